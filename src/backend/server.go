@@ -1,0 +1,48 @@
+package backend
+
+import (
+	"bufio"
+	"net"
+	"time"
+
+	"github.com/odyssey-go/odyssey/src/internal/wire"
+)
+
+// Options say where and as whom to connect.
+type Options struct {
+	Network  string // "tcp" or "unix"
+	Address  string // "host:port", or the socket path "/dir/.s.PGSQL.5432"
+	Database string
+	User     string
+	Password string // for cleartext, md5 and SCRAM-SHA-256; never logged
+	// Params are extra startup parameters (for example application_name).
+	Params         map[string]string
+	ConnectTimeout time.Duration // 0: no timeout besides ctx
+}
+
+// Server is one connection to PostgreSQL after a successful login.
+//
+// R is read only by the goroutine that currently reads the server (the relay's
+// server side while attached, the pool otherwise); W is written only by the
+// goroutine that currently forwards to the server. Neither is locked.
+type Server struct {
+	ID       uint64 // pooler-assigned, unique in the process
+	Network  string
+	Address  string
+	PID      uint32 // from BackendKeyData
+	Secret   uint32 // from BackendKeyData
+	R        *wire.Reader
+	W        *bufio.Writer
+	Conn     net.Conn
+	Created  time.Time
+	Released time.Time // last time it went idle in a pool
+	TxStatus byte      // last ReadyForQuery status: 'I', 'T' or 'E'
+
+	// Params holds the ParameterStatus values the server reported, updated by
+	// whoever reads R.
+	Params map[string]string
+	// Vars holds the session settings the pooler knows were changed on this
+	// server since login (name → value), so that a client can be attached
+	// with only the SETs that differ. See relay.
+	Vars map[string]string
+}
