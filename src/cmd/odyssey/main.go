@@ -1,0 +1,120 @@
+// Command odyssey is the Odyssey for Go connection pooler.
+//
+//	odyssey [--check] [--version] [CONFIG]
+//
+// CONFIG defaults to ./odyssey.hcl. --check validates the file and exits
+// non-zero with file:line:col diagnostics when it is wrong. The process runs
+// in the foreground. Signals: SIGHUP reloads the configuration, SIGTERM shuts
+// down gracefully (clients finish their transactions, up to
+// graceful_shutdown_timeout), SIGINT shuts down at once, SIGUSR1 reopens the
+// log file.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/odyssey-go/odyssey/src/config"
+	"github.com/odyssey-go/odyssey/src/instance"
+	"github.com/odyssey-go/odyssey/src/log"
+)
+
+// Version is reported by --version and, later, SHOW VERSION.
+const Version = "Odyssey-Go 0.1.0"
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	check := flag.Bool("check", false, "validate the configuration and exit")
+	version := flag.Bool("version", false, "print the version and exit")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: odyssey [--check] [--version] [CONFIG]\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if *version {
+		fmt.Println(Version)
+		return 0
+	}
+	if flag.NArg() > 1 {
+		flag.Usage()
+		return 2
+	}
+	path := "odyssey.hcl"
+	if flag.NArg() == 1 {
+		path = flag.Arg(0)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if *check {
+		fmt.Printf("%s: configuration is valid\n", path)
+		return 0
+	}
+	logOut, err := log.Configure(cfg.LogFormat, cfg.LogLevel, cfg.LogFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if cfg.PidFile != "" {
+		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			log.L.WithError(err).Error("write pid file")
+			return 1
+		}
+		defer os.Remove(cfg.PidFile)
+	}
+
+	inst, err := instance.New(cfg)
+	if err == nil {
+		err = inst.Start()
+	}
+	if err != nil {
+		log.L.WithError(err).Error("start")
+		return 1
+	}
+	log.L.WithField("version", Version).Info("started")
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			next, err := config.Load(path)
+			if err != nil {
+				log.L.WithField("config", path).Errorf("reload failed, keeping the running configuration:\n%v", err)
+				continue
+			}
+			if _, err := log.Configure(next.LogFormat, next.LogLevel, next.LogFile); err != nil {
+				log.L.WithError(err).Error("reload logging")
+			}
+			if err := inst.Reload(next); err != nil {
+				log.L.WithError(err).Error("reload")
+			}
+		case syscall.SIGUSR1:
+			if err := logOut.Reopen(); err != nil {
+				log.L.WithError(err).Error("reopen log file")
+			}
+		case syscall.SIGTERM:
+			log.L.Info("SIGTERM: graceful shutdown")
+			ctx, cancel := context.WithTimeout(context.Background(), inst.Config().GracefulShutdownTimeout)
+			err := inst.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				log.L.WithError(err).Warn("graceful shutdown timed out; closed remaining clients")
+			}
+			return 0
+		case syscall.SIGINT:
+			log.L.Info("SIGINT: fast shutdown")
+			inst.Close()
+			return 0
+		}
+	}
+	return 0
+}

@@ -1,0 +1,262 @@
+package instance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/odyssey-go/odyssey/src/client"
+	"github.com/odyssey-go/odyssey/src/config"
+	"github.com/odyssey-go/odyssey/src/internal/wire"
+	"github.com/odyssey-go/odyssey/src/log"
+	"github.com/odyssey-go/odyssey/src/pgerr"
+	"github.com/odyssey-go/odyssey/src/relay"
+)
+
+// frontend is the whole story of one client connection, in the spirit of
+// Odyssey's od_frontend(): startup, routing, authentication, login, relay,
+// and goodbye. Every failure reaches the client as an ErrorResponse with a
+// precise SQLSTATE before the socket closes.
+func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Listen, cfg *config.Config) {
+	id := i.nextClientID.Add(1)
+	ctx = log.With(ctx, "client", fmt.Sprintf("c%d", id))
+	defer conn.Close()
+
+	if ln.ClientLoginTimeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(ln.ClientLoginTimeout))
+	}
+	r := wire.NewReader(conn, wire.DefaultBufferSize, maxPacket(cfg))
+
+	// 1. Startup: SSL and GSSAPI encryption requests are declined (TLS comes
+	// with the auth issue); a cancel request is forwarded and the socket
+	// closed.
+	st, err := i.startup(ctx, conn, r)
+	if err != nil {
+		i.refuseClient(ctx, conn, err)
+		return
+	}
+	if st == nil { // cancel request handled
+		return
+	}
+	ctx = log.With(ctx, "user", st.User)
+	ctx = log.With(ctx, "db", st.Database)
+
+	// 2. Route.
+	rt, err := i.router.Match(st.Database, st.User)
+	if err != nil {
+		i.refuseClient(ctx, conn, err)
+		return
+	}
+	ctx = log.With(ctx, "route", rt.ID)
+	if err := rt.AddClient(); err != nil {
+		i.refuseClient(ctx, conn, err)
+		return
+	}
+	defer rt.RemoveClient()
+
+	// 3. Authenticate.
+	if err := authenticate(rt.Rule); err != nil {
+		i.refuseClient(ctx, conn, err)
+		return
+	}
+	if rt.Storage != nil && rt.Storage.Type == "local" {
+		i.refuseClient(ctx, conn, pgerr.Fatalf(pgerr.FeatureNotSupported, "the admin console is not available yet"))
+		return
+	}
+	if st.Replication != "" && st.Replication != "false" && st.Replication != "0" && st.Replication != "off" {
+		i.refuseClient(ctx, conn, pgerr.Fatalf(pgerr.FeatureNotSupported, "replication connections are not supported through the pooler"))
+		return
+	}
+	vars, err := st.Settings()
+	if err != nil {
+		i.refuseClient(ctx, conn, err)
+		return
+	}
+
+	// 4. Login: a server with the client's settings tells us the
+	// ParameterStatus set; in session mode it stays attached.
+	sess := relay.New(ctx, conn, r, rt.Pool(), relayOptions(rt.Rule), vars)
+	params, pid, err := sess.Login()
+	if err != nil {
+		i.refuseClient(ctx, conn, err)
+		return
+	}
+	key := i.cancelKeys.add(pid, sess)
+	defer i.cancelKeys.remove(key)
+
+	w := sess.Writer()
+	var buf []byte
+	if st.Minor > 0 || len(st.ProtocolOptions) > 0 {
+		buf, _ = (&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.ProtocolOptions}).Encode(buf)
+	}
+	buf, _ = (&pgproto3.AuthenticationOk{}).Encode(buf)
+	buf = appendParams(buf, params)
+	buf, _ = (&pgproto3.BackendKeyData{ProcessID: key.pid, SecretKey: key.secretBytes()}).Encode(buf)
+	buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
+	if _, err := w.Write(buf); err != nil || w.Flush() != nil {
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if cfg.LogSession {
+		log.G(ctx).Info("client logged in")
+	}
+
+	// 5. Relay until the client leaves.
+	i.sessions.add(id, sess)
+	if i.shuttingDown() {
+		sess.Terminate(pgerr.Fatalf(pgerr.AdminShutdown, "terminating connection due to administrator command"))
+	}
+	err = sess.Run()
+	i.sessions.remove(id)
+	rt.AddCounters(sess.Counters())
+	if pe, ok := pgerr.As(err); ok {
+		_, _ = w.Write(pe.AppendFrame(nil))
+		_ = w.Flush()
+		log.G(ctx).WithError(err).Info("client session ended")
+	} else if err != nil && !errors.Is(err, io.EOF) {
+		log.G(ctx).WithError(err).Debug("client session ended")
+	}
+	if cfg.LogSession {
+		log.G(ctx).Info("client disconnected")
+	}
+}
+
+// startup reads startup-phase packets until a StartupMessage or a
+// CancelRequest. It returns nil, nil for a handled cancel request.
+func (i *Instance) startup(ctx context.Context, conn net.Conn, r *wire.Reader) (*client.Startup, error) {
+	for {
+		body, err := r.ReadStartup()
+		if err != nil {
+			if errors.Is(err, wire.ErrBadLength) || errors.Is(err, wire.ErrFrameTooLarge) {
+				return nil, pgerr.Fatalf(pgerr.ProtocolViolation, "invalid length of startup packet")
+			}
+			return nil, err
+		}
+		st, err := client.ParseStartup(body)
+		if err != nil {
+			return nil, err
+		}
+		switch st.Kind {
+		case client.KindSSL, client.KindGSSENC:
+			if r.Buffered() > 0 {
+				// Bytes after an SSLRequest before our answer would be
+				// an attempt to inject plaintext into a TLS session.
+				return nil, pgerr.Fatalf(pgerr.ProtocolViolation, "received unencrypted data after SSL request")
+			}
+			if _, err := conn.Write([]byte{'N'}); err != nil {
+				return nil, err
+			}
+		case client.KindCancel:
+			i.forwardCancel(ctx, st.PID, st.Secret)
+			return nil, nil
+		default:
+			return st, nil
+		}
+	}
+}
+
+// forwardCancel cancels the query of the client that owns the key, if any.
+// The key maps to a client, never straight to a server: the relay sends the
+// cancel to whichever server that client's query is running on.
+func (i *Instance) forwardCancel(ctx context.Context, pid, secret uint32) {
+	sess := i.cancelKeys.lookup(pid, secret)
+	if sess == nil {
+		log.G(ctx).Debug("cancel request with unknown key")
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sess.Cancel(cctx); err != nil {
+		log.G(ctx).WithError(err).Warn("forward cancel request")
+	}
+}
+
+// refuseClient reports err to a client that is not logged in and lets the
+// deferred close end the connection.
+func (i *Instance) refuseClient(ctx context.Context, conn net.Conn, err error) {
+	pe, ok := pgerr.As(err)
+	if !ok {
+		// The client went away or sent garbage we could not even frame.
+		log.G(ctx).WithError(err).Debug("client startup failed")
+		return
+	}
+	if !pe.Fatal() {
+		c := *pe
+		c.Severity = "FATAL"
+		pe = &c
+	}
+	log.G(ctx).WithField("sqlstate", pe.Code).Info(pe.Message)
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = conn.Write(pe.AppendFrame(nil))
+}
+
+// authenticate checks the client against its rule. Only the methods that
+// need no exchange exist so far; the others are refused, not skipped.
+func authenticate(rule *config.Rule) error {
+	switch rule.Authentication {
+	case "none", "":
+		return nil
+	case "block":
+		return pgerr.Fatalf(pgerr.InvalidAuthSpec, "user blocked")
+	default:
+		return pgerr.Fatalf(pgerr.InvalidAuthorizationMethod, "authentication method %q is not supported yet", rule.Authentication)
+	}
+}
+
+func relayOptions(rule *config.Rule) relay.Options {
+	o := relay.Options{
+		Mode:                     relay.TransactionMode,
+		Cancel:                   rule.PoolCancel,
+		Rollback:                 rule.PoolRollback,
+		Discard:                  rule.PoolDiscard,
+		ClientIdleTimeout:        rule.PoolClientIdleTimeout,
+		IdleInTransactionTimeout: rule.PoolIdleInTransactionTimeout,
+		ForwardErrors:            rule.ClientFwdError,
+	}
+	switch rule.Pool {
+	case config.PoolSession:
+		o.Mode = relay.SessionMode
+	case config.PoolStatement:
+		o.Mode = relay.StatementMode
+	}
+	return o
+}
+
+func appendParams(buf []byte, params map[string]string) []byte {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		buf, _ = (&pgproto3.ParameterStatus{Name: k, Value: params[k]}).Encode(buf)
+	}
+	return buf
+}
+
+func maxPacket(cfg *config.Config) int {
+	if cfg.MaxPacketSize > 0 {
+		return cfg.MaxPacketSize
+	}
+	return wire.DefaultMaxFrameLen
+}
+
+// cancelKey is a pooler-issued BackendKeyData.
+type cancelKey struct{ pid, secret uint32 }
+
+func (k cancelKey) secretBytes() []byte {
+	return binary.BigEndian.AppendUint32(nil, k.secret)
+}
+
+func randomUint32() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}

@@ -1,0 +1,331 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/odyssey-go/odyssey/src/config"
+	"github.com/odyssey-go/odyssey/src/log"
+	"github.com/odyssey-go/odyssey/src/pgerr"
+	"github.com/odyssey-go/odyssey/src/relay"
+	"github.com/odyssey-go/odyssey/src/route"
+)
+
+// Instance is a running pooler: its listeners, router and client sessions.
+type Instance struct {
+	cfg    atomic.Pointer[config.Config]
+	router *route.Router
+
+	ctx    context.Context // cancelled by Close: aborts waits for servers
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	closing   bool
+
+	accepting sync.WaitGroup // accept loops
+	clients   sync.WaitGroup // frontend goroutines
+
+	nextClientID atomic.Uint64
+	cancelKeys   keyRegistry
+	sessions     sessionRegistry
+}
+
+// New builds an instance from a validated configuration. Nothing listens
+// until Start.
+func New(cfg *config.Config) (*Instance, error) {
+	if cfg == nil {
+		return nil, errors.New("nil config")
+	}
+	i := &Instance{router: route.New(cfg)}
+	i.cfg.Store(cfg)
+	i.ctx, i.cancel = context.WithCancel(context.Background())
+	i.cancelKeys.keys = map[cancelKey]*relay.Session{}
+	i.sessions.m = map[uint64]*relay.Session{}
+	if cfg.Workers > 0 {
+		runtime.GOMAXPROCS(cfg.Workers)
+	}
+	return i, nil
+}
+
+// Config returns the configuration in force.
+func (i *Instance) Config() *config.Config { return i.cfg.Load() }
+
+// Router returns the instance's router.
+func (i *Instance) Router() *route.Router { return i.router }
+
+// Start opens every listen block's sockets and starts accepting.
+func (i *Instance) Start() error {
+	cfg := i.cfg.Load()
+	for _, ln := range cfg.Listen {
+		addrs, err := listenAddrs(cfg, ln)
+		if err != nil {
+			i.Close()
+			return err
+		}
+		for _, a := range addrs {
+			l, err := listen(a.network, a.address, cfg.UnixSocketMode)
+			if err != nil {
+				i.Close()
+				return fmt.Errorf("listen on %s %s: %w", a.network, a.address, err)
+			}
+			i.mu.Lock()
+			i.listeners = append(i.listeners, l)
+			i.mu.Unlock()
+			log.L.WithField("addr", l.Addr().String()).Info("listening")
+			i.accepting.Add(1)
+			go i.accept(l, ln)
+		}
+	}
+	return nil
+}
+
+type listenAddr struct{ network, address string }
+
+func listenAddrs(cfg *config.Config, ln *config.Listen) ([]listenAddr, error) {
+	var out []listenAddr
+	if ln.Host != "" {
+		host := ln.Host
+		if host == "*" {
+			host = ""
+		}
+		out = append(out, listenAddr{"tcp", net.JoinHostPort(host, strconv.Itoa(ln.Port))})
+	}
+	if cfg.UnixSocketDir != "" {
+		out = append(out, listenAddr{"unix", filepath.Join(cfg.UnixSocketDir, fmt.Sprintf(".s.PGSQL.%d", ln.Port))})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("listen block at %s has neither host nor unix_socket_dir", ln.Range)
+	}
+	return out, nil
+}
+
+func listen(network, address string, mode os.FileMode) (net.Listener, error) {
+	if network == "unix" {
+		// A socket file left by a previous run would make bind fail.
+		if fi, err := os.Stat(address); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(address)
+		}
+	}
+	l, err := net.Listen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" && mode != 0 {
+		if err := os.Chmod(address, mode); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Addrs returns the bound addresses, in listen block order.
+func (i *Instance) Addrs() []net.Addr {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	out := make([]net.Addr, 0, len(i.listeners))
+	for _, l := range i.listeners {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+func (i *Instance) accept(l net.Listener, ln *config.Listen) {
+	defer i.accepting.Done()
+	var delay time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			log.L.WithError(err).Warn("accept")
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		cfg := i.cfg.Load()
+		if cfg.ClientMax > 0 && i.router.TotalClients() >= cfg.ClientMax {
+			// Checked again, race-free, by the route; this early check
+			// spares the startup exchange.
+			go refuseFast(conn, pgerr.Fatalf(pgerr.TooManyConnections, "too many clients already"))
+			continue
+		}
+		i.clients.Add(1)
+		go func() {
+			defer i.clients.Done()
+			i.frontend(i.ctx, conn, ln, cfg)
+		}()
+	}
+}
+
+func refuseFast(conn net.Conn, pe *pgerr.Error) {
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = conn.Write(pe.AppendFrame(nil))
+}
+
+// Reload swaps in a new configuration: new clients follow the new rules,
+// routes whose rule did not change keep their pools, the others drain.
+// Listen blocks are not re-bound; a change there needs a restart.
+func (i *Instance) Reload(cfg *config.Config) error {
+	old := i.cfg.Load()
+	if !sameListen(old.Listen, cfg.Listen) || old.UnixSocketDir != cfg.UnixSocketDir {
+		log.L.Warn("listen settings changed: restart the pooler to apply them")
+	}
+	i.router.Reload(cfg)
+	i.cfg.Store(cfg)
+	if cfg.Workers > 0 {
+		runtime.GOMAXPROCS(cfg.Workers)
+	}
+	log.L.WithField("config", cfg.Path).Info("configuration reloaded")
+	return nil
+}
+
+func sameListen(a, b []*config.Listen) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		x, y := *a[k], *b[k]
+		x.Range, y.Range = y.Range, x.Range
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// Shutdown stops accepting, ends every client session between transactions
+// (FATAL 57P01), and waits for them until ctx is done; then it closes what
+// is left.
+func (i *Instance) Shutdown(ctx context.Context) error {
+	i.stopAccepting()
+	pe := pgerr.Fatalf(pgerr.AdminShutdown, "terminating connection due to administrator command")
+	i.sessions.each(func(s *relay.Session) { s.Terminate(pe) })
+	done := make(chan struct{})
+	go func() {
+		i.clients.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		i.Close()
+		return nil
+	case <-ctx.Done():
+		i.Close()
+		return ctx.Err()
+	}
+}
+
+func (i *Instance) stopAccepting() {
+	i.mu.Lock()
+	ls := i.listeners
+	i.listeners = nil
+	i.closing = true
+	i.mu.Unlock()
+	for _, l := range ls {
+		_ = l.Close()
+	}
+	i.accepting.Wait()
+}
+
+// Close stops everything now: listeners, clients, pools.
+func (i *Instance) Close() {
+	i.stopAccepting()
+	i.cancel()
+	i.sessions.each(func(s *relay.Session) { s.Close() })
+	i.clients.Wait()
+	i.router.Close()
+}
+
+// keyRegistry maps pooler-issued cancel keys to sessions.
+type keyRegistry struct {
+	mu   sync.Mutex
+	keys map[cancelKey]*relay.Session
+	next uint32
+}
+
+// add issues a key. pid is the server's process id in session mode (so that
+// pg_terminate_backend and pg_cancel_backend on the id a driver reports hit
+// the right backend) and 0 otherwise, when the pooler picks one that fits a
+// positive int4.
+func (r *keyRegistry) add(pid uint32, s *relay.Session) cancelKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		k := cancelKey{pid: pid, secret: randomUint32()}
+		if pid == 0 {
+			r.next++
+			if r.next >= 1<<31-1 || r.next == 0 {
+				r.next = 1
+			}
+			k.pid = r.next
+		}
+		if _, dup := r.keys[k]; !dup {
+			r.keys[k] = s
+			return k
+		}
+	}
+}
+
+func (r *keyRegistry) remove(k cancelKey) {
+	r.mu.Lock()
+	delete(r.keys, k)
+	r.mu.Unlock()
+}
+
+func (r *keyRegistry) lookup(pid, secret uint32) *relay.Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.keys[cancelKey{pid, secret}]
+}
+
+// sessionRegistry lists logged-in sessions, for shutdown and the console.
+type sessionRegistry struct {
+	mu sync.Mutex
+	m  map[uint64]*relay.Session
+}
+
+func (r *sessionRegistry) add(id uint64, s *relay.Session) {
+	r.mu.Lock()
+	r.m[id] = s
+	r.mu.Unlock()
+}
+
+// shuttingDown reports whether Shutdown or Close has begun.
+func (i *Instance) shuttingDown() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.closing
+}
+
+func (r *sessionRegistry) remove(id uint64) {
+	r.mu.Lock()
+	delete(r.m, id)
+	r.mu.Unlock()
+}
+
+func (r *sessionRegistry) each(f func(*relay.Session)) {
+	r.mu.Lock()
+	list := make([]*relay.Session, 0, len(r.m))
+	for _, s := range r.m {
+		list = append(list, s)
+	}
+	r.mu.Unlock()
+	for _, s := range list {
+		f(s)
+	}
+}

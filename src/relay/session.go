@@ -1,0 +1,888 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/odyssey-go/odyssey/src/backend"
+	"github.com/odyssey-go/odyssey/src/internal/wire"
+	"github.com/odyssey-go/odyssey/src/log"
+	"github.com/odyssey-go/odyssey/src/pgerr"
+	"github.com/sirupsen/logrus"
+)
+
+// Mode is a pool mode: when a server may leave its client.
+type Mode int
+
+const (
+	// SessionMode keeps the server until the client disconnects.
+	SessionMode Mode = iota
+	// TransactionMode releases the server at the end of each transaction.
+	TransactionMode
+	// StatementMode releases the server after each statement and refuses
+	// multi-statement transactions.
+	StatementMode
+)
+
+// cleanupTimeout bounds how long a server may take to become clean after its
+// client left (cancel, rollback, settings read-back) before it is closed.
+const cleanupTimeout = 10 * time.Second
+
+// Pool is what the relay needs from a server pool.
+type Pool interface {
+	Acquire(ctx context.Context) (*backend.Server, error)
+	Release(*backend.Server)
+	Discard(*backend.Server)
+}
+
+// Options are a route's relay settings.
+type Options struct {
+	Mode     Mode
+	Cancel   bool // pool_cancel: cancel the query of a client that left
+	Rollback bool // pool_rollback: roll back the transaction of a client that left
+	Discard  bool // pool_discard: DISCARD ALL before a server goes back to the pool
+	// ClientIdleTimeout closes a client idle outside a transaction
+	// (pool_client_idle_timeout); IdleInTransactionTimeout one idle inside a
+	// transaction (pool_idle_in_transaction_timeout). 0: no limit.
+	ClientIdleTimeout        time.Duration
+	IdleInTransactionTimeout time.Duration
+	// ForwardErrors forwards PostgreSQL's error when a server cannot be had
+	// (client_fwd_error); otherwise the client sees 08006.
+	ForwardErrors bool
+}
+
+// Counters are the traffic figures of one session, added to route statistics
+// by the caller. They are written by the session's goroutines and must be
+// read through Session.Counters.
+type Counters struct {
+	Queries     uint64 // ReadyForQuery received
+	Xacts       uint64 // releases in transaction/statement mode, plus logins in session mode
+	BytesIn     uint64 // from the client
+	BytesOut    uint64 // to the client
+	Assignments uint64 // servers acquired
+}
+
+// Session relays one client. Create it with New, optionally Login, then Run.
+type Session struct {
+	opts   Options
+	pool   Pool
+	conn   net.Conn
+	cr     *wire.Reader
+	cw     *bufio.Writer
+	lossy  *lossyConn
+	ctx    context.Context
+	cancel func(ctx context.Context, srv *backend.Server) error
+
+	// vars are the client's session settings. They belong to whoever holds
+	// the attach: the client goroutine while unattached, the server goroutine
+	// while it detaches.
+	vars map[string]string
+
+	// done receives one value when a server goroutine exits; running says
+	// whether one is outstanding. Both belong to the client goroutine.
+	done    chan struct{}
+	running bool
+
+	cancels sync.WaitGroup // cancel requests in flight to the attached server
+
+	mu             sync.Mutex
+	written        sync.Cond // signalled when writing drops
+	server         *backend.Server
+	pending        int  // requests still owed a ReadyForQuery
+	inBatch        bool // extended-protocol messages sent since the last Sync
+	copyIn         bool // the server is in COPY FROM STDIN (CopyInResponse seen)
+	clientCopy     bool // the client is sending COPY data
+	writing        bool // the client goroutine is using server.W
+	syncsSinceExec int  // Syncs sent since the last Execute or Query
+	txStatus       byte
+	gone           bool         // the client will send nothing more
+	broken         bool         // the server's stream is in an unknown state
+	varsDirty      bool         // a query may have changed settings
+	stop           *pgerr.Error // set by Terminate: end the session when idle
+	counters       Counters
+}
+
+// New returns a Session for a client connection whose startup is done. r and
+// the buffered writer w must be the ones the startup used, so that no bytes
+// are lost. vars are the client's startup settings.
+func New(ctx context.Context, conn net.Conn, r *wire.Reader, pool Pool, opts Options, vars map[string]string) *Session {
+	lc := &lossyConn{Conn: conn}
+	s := &Session{
+		opts:     opts,
+		pool:     pool,
+		conn:     conn,
+		cr:       r,
+		cw:       bufio.NewWriterSize(lc, wire.DefaultBufferSize),
+		lossy:    lc,
+		ctx:      ctx,
+		vars:     vars,
+		done:     make(chan struct{}, 1),
+		txStatus: 'I',
+		cancel: func(ctx context.Context, srv *backend.Server) error {
+			return backend.Cancel(ctx, srv.Network, srv.Address, srv.PID, srv.Secret)
+		},
+	}
+	if s.vars == nil {
+		s.vars = map[string]string{}
+	}
+	s.written.L = &s.mu
+	return s
+}
+
+// Writer is the buffered writer to the client. It may be used by the caller
+// only before Run and after Run returns.
+func (s *Session) Writer() *bufio.Writer { return s.cw }
+
+// Counters returns a snapshot of the session's traffic figures.
+func (s *Session) Counters() Counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counters
+}
+
+// Close closes the client connection; Run then cleans up and returns.
+func (s *Session) Close() { _ = s.conn.Close() }
+
+// Server returns the attached server, or nil.
+func (s *Session) Server() *backend.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.server
+}
+
+// TxStatus is the client's transaction status as of the last ReadyForQuery.
+func (s *Session) TxStatus() byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.txStatus
+}
+
+// Login attaches a server with the client's settings applied and returns
+// the ParameterStatus set the client should see and, in session mode, the
+// server's process id. In session mode the server stays attached; in the
+// other modes it goes straight back to the pool. Errors are *pgerr.Error,
+// FATAL, ready to send.
+func (s *Session) Login() (params map[string]string, pid uint32, err error) {
+	if err := s.attach(false); err != nil {
+		return nil, 0, asFatal(err)
+	}
+	s.mu.Lock()
+	srv := s.server
+	s.mu.Unlock()
+	params = make(map[string]string, len(srv.Params))
+	for k, v := range srv.Params {
+		params[k] = v
+	}
+	if s.opts.Mode == SessionMode {
+		return params, srv.PID, nil
+	}
+	s.mu.Lock()
+	s.server = nil
+	s.mu.Unlock()
+	s.pool.Release(srv)
+	return params, 0, nil
+}
+
+// Run relays until the client leaves or a fatal error, then cleans up the
+// attached server. It returns nil when the client left normally.
+func (s *Session) Run() error {
+	s.mu.Lock()
+	srv := s.server
+	s.mu.Unlock()
+	if srv != nil {
+		s.startServer(srv)
+	}
+	err := s.serveClient()
+	s.finish()
+	if isClosed(err) {
+		return nil
+	}
+	return err
+}
+
+// serveClient is the client goroutine's loop.
+func (s *Session) serveClient() error {
+	s.armIdle()
+	for {
+		typ, n, err := s.cr.ReadHeader()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if s.busy() {
+					// A deadline armed for an idle moment that has passed.
+					_ = s.conn.SetReadDeadline(time.Time{})
+					continue
+				}
+				if stop := s.stopping(); stop != nil {
+					return stop
+				}
+			}
+			return s.clientReadError(err)
+		}
+		if typ == 'X' {
+			return nil
+		}
+		if err := s.forward(typ, n); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Session) timeouts() bool {
+	return s.opts.ClientIdleTimeout > 0 || s.opts.IdleInTransactionTimeout > 0
+}
+
+// armIdle sets the client's read deadline for the idle timeouts. It is
+// called when the client has nothing outstanding: by the server goroutine
+// after the ReadyForQuery that settles the client, and once at the start.
+func (s *Session) armIdle() {
+	s.mu.Lock()
+	inTx := s.txStatus != 'I'
+	stop := s.stop != nil
+	s.mu.Unlock()
+	if stop && !inTx {
+		_ = s.conn.SetReadDeadline(time.Now())
+		return
+	}
+	if !s.timeouts() {
+		return
+	}
+	d := s.opts.ClientIdleTimeout
+	if inTx {
+		d = s.opts.IdleInTransactionTimeout
+	}
+	if d > 0 {
+		_ = s.conn.SetReadDeadline(time.Now().Add(d))
+	} else {
+		_ = s.conn.SetReadDeadline(time.Time{})
+	}
+}
+
+// Terminate asks the session to end with pe (sent to the client) as soon as
+// the client is idle between transactions: at once if it is idle now,
+// otherwise after the ReadyForQuery that ends its transaction. Safe to call
+// from any goroutine.
+func (s *Session) Terminate(pe *pgerr.Error) {
+	s.mu.Lock()
+	if s.stop == nil {
+		s.stop = pe
+	}
+	s.mu.Unlock()
+	_ = s.conn.SetReadDeadline(time.Now())
+}
+
+func (s *Session) stopping() *pgerr.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.txStatus != 'I' || (s.server != nil && s.opts.Mode != SessionMode) {
+		return nil
+	}
+	return s.stop
+}
+
+func (s *Session) stopRequested() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stop != nil
+}
+
+func (s *Session) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending > 0 || s.inBatch || s.copyIn || s.clientCopy
+}
+
+func (s *Session) clientReadError(err error) error {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrBadLength) {
+			return pgerr.Fatalf(pgerr.ProtocolViolation, "invalid message: %v", err)
+		}
+		return err
+	}
+	if s.TxStatus() != 'I' {
+		return pgerr.Fatalf(pgerr.IdleInTransactionTimeout, "terminating connection due to idle-in-transaction timeout")
+	}
+	return pgerr.Fatalf(pgerr.IdleSessionTimeout, "terminating connection due to idle-session timeout")
+}
+
+// forward sends one client frame, whose header has been read, to the
+// attached server, attaching one first if needed.
+func (s *Session) forward(typ byte, n int) error {
+	dirty := false
+	if typ == 'Q' || typ == 'P' {
+		dirty = s.peekChangesSettings(typ, n)
+	}
+	s.mu.Lock()
+	if s.server == nil {
+		s.mu.Unlock()
+		if err := s.attach(true); err != nil {
+			return s.refuse(typ, n, err)
+		}
+		s.mu.Lock()
+	}
+	srv := s.server
+	s.varsDirty = s.varsDirty || dirty
+	s.counters.BytesIn += uint64(n) + 5
+	switch typ {
+	case 'Q':
+		s.pending++
+		s.syncsSinceExec = 0
+	case 'F':
+		s.pending++
+	case 'S':
+		s.inBatch = false
+		// PostgreSQL ignores Sync during COPY FROM STDIN.
+		if !s.clientCopy {
+			s.pending++
+			s.syncsSinceExec++
+		}
+	case 'E':
+		s.inBatch = true
+		s.syncsSinceExec = 0
+	case 'd', 'c', 'f':
+		if !s.clientCopy {
+			// The Syncs sent after the Execute that started this COPY
+			// reached the server in copy-in mode and were ignored.
+			s.pending -= s.syncsSinceExec
+			s.syncsSinceExec = 0
+			s.clientCopy = true
+		}
+		if typ != 'd' {
+			s.clientCopy = false
+		}
+	default:
+		// Parse, Bind, Describe, Close, Execute, Flush, and anything
+		// PostgreSQL would reject: all wait for a Sync.
+		s.inBatch = true
+	}
+	// The server may answer, and the server goroutine release it, while
+	// this goroutine is still inside W (bufio updates its bookkeeping after
+	// the write syscall returns; COPY data can be answered by an error at
+	// any time). The release waits until writing drops.
+	s.writing = true
+	s.mu.Unlock()
+	if s.timeouts() {
+		_ = s.conn.SetReadDeadline(time.Time{})
+	}
+
+	_ = wire.WriteHeader(srv.W, typ, n)
+	err := s.cr.CopyBody(srv.W, n)
+	if err == nil && s.cr.Buffered() == 0 {
+		err = srv.W.Flush()
+	}
+	s.mu.Lock()
+	s.writing = false
+	s.written.Broadcast()
+	s.mu.Unlock()
+	if err != nil {
+		return s.forwardFailed(err)
+	}
+	return nil
+}
+
+// forwardFailed handles an error in the middle of a frame: either the client
+// went away mid-frame or the server socket failed. Either way the server has
+// seen part of a frame and cannot be reused.
+func (s *Session) forwardFailed(err error) error {
+	s.mu.Lock()
+	s.broken = true
+	s.mu.Unlock()
+	return err
+}
+
+// peekChangesSettings looks at the SQL text of a Query or Parse frame.
+func (s *Session) peekChangesSettings(typ byte, n int) bool {
+	b, err := s.cr.Peek(min(n, s.cr.Size()))
+	if err != nil {
+		return false
+	}
+	if typ == 'P' {
+		// Parse: statement name, then the query, both NUL-terminated.
+		for i, c := range b {
+			if c == 0 {
+				b = b[i+1:]
+				break
+			}
+		}
+	}
+	return mayChangeSettings(b)
+}
+
+// refuse answers a request that cannot get a server: the request (and for
+// the extended protocol everything up to its Sync) is skipped, and the client
+// gets the error and ReadyForQuery, so its session continues.
+func (s *Session) refuse(typ byte, n int, err error) error {
+	pe := s.clientError(err)
+	log.G(s.ctx).WithError(err).Warn("no server for client request")
+	if pe.Fatal() {
+		return pe
+	}
+	if err := s.cr.Discard(n); err != nil {
+		return err
+	}
+	if typ != 'Q' && typ != 'S' && typ != 'F' {
+		for {
+			typ, n, err := s.cr.ReadHeader()
+			if err != nil {
+				return err
+			}
+			if typ == 'X' {
+				return nil
+			}
+			if err := s.cr.Discard(n); err != nil {
+				return err
+			}
+			if typ == 'S' {
+				break
+			}
+		}
+	}
+	_, _ = s.cw.Write(pe.AppendFrame(nil))
+	_, _ = s.cw.Write(readyForQuery('I'))
+	s.armIdle()
+	return s.cw.Flush()
+}
+
+// clientError maps an error from getting a server to what the client sees.
+func (s *Session) clientError(err error) *pgerr.Error {
+	if pe, ok := pgerr.As(err); ok {
+		if pe.Code == pgerr.TooManyConnections || s.opts.ForwardErrors {
+			return &pgerr.Error{Severity: "ERROR", Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}
+		}
+	}
+	return pgerr.Errorf(pgerr.ConnectionFailure, "server connection failed").WithDetail("%v", err)
+}
+
+func asFatal(err error) *pgerr.Error {
+	pe, ok := pgerr.As(err)
+	if !ok {
+		return pgerr.Fatalf(pgerr.ConnectionFailure, "server connection failed: %v", err)
+	}
+	c := *pe
+	c.Severity = "FATAL"
+	return &c
+}
+
+// attach acquires a server, makes its settings the client's, and makes it
+// the session's server. It runs on the client goroutine.
+func (s *Session) attach(start bool) error {
+	if s.running {
+		<-s.done
+		s.running = false
+	}
+	srv, err := s.pool.Acquire(s.ctx)
+	if err != nil {
+		return err
+	}
+	if err := applySettings(s.ctx, srv, s.vars); err != nil {
+		if _, ok := pgerr.As(err); ok && srv.TxStatus == 'I' {
+			s.pool.Release(srv)
+		} else {
+			s.pool.Discard(srv)
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.server = srv
+	s.pending, s.inBatch, s.copyIn, s.clientCopy, s.syncsSinceExec = 0, false, false, false, 0
+	s.txStatus = 'I'
+	s.counters.Assignments++
+	s.mu.Unlock()
+	if l := log.G(s.ctx); l.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		l.WithField("server", srv.ID).Debug("attached")
+	}
+	if start {
+		s.startServer(srv)
+	}
+	return nil
+}
+
+func (s *Session) startServer(srv *backend.Server) {
+	if s.running {
+		return
+	}
+	s.running = true
+	go func() {
+		s.serveServer(srv)
+		s.done <- struct{}{}
+	}()
+}
+
+// finish runs on the client goroutine once the client has gone: it hands the
+// attached server to the server goroutine for cleanup and waits for it.
+func (s *Session) finish() {
+	s.mu.Lock()
+	s.gone = true
+	srv := s.server
+	running := srv != nil && s.pending > 0
+	s.mu.Unlock()
+	if srv != nil && !s.running {
+		// Attached at login in session mode but Run never started it.
+		s.startServer(srv)
+	}
+	if srv != nil {
+		if running && s.opts.Cancel {
+			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			if err := s.Cancel(ctx); err != nil {
+				log.G(s.ctx).WithError(err).Debug("cancel on client exit")
+			}
+			cancel()
+		}
+		// Wake the server goroutine: it now owns the server's writer too.
+		_ = srv.Conn.SetReadDeadline(time.Now())
+	}
+	if s.running {
+		<-s.done
+		s.running = false
+	}
+}
+
+// Cancel forwards a cancel request to the server running this client's
+// query, if one is running. The server is not released until the request
+// has been delivered, so it can never cancel another client's query.
+func (s *Session) Cancel(ctx context.Context) error {
+	s.mu.Lock()
+	srv := s.server
+	if srv == nil || s.pending == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.cancels.Add(1)
+	s.mu.Unlock()
+	defer s.cancels.Done()
+	return s.cancel(ctx, srv)
+}
+
+// serveServer is the server goroutine: it forwards the server's frames to
+// the client until the server is released, discarded, or cleaned up after
+// the client left.
+func (s *Session) serveServer(srv *backend.Server) {
+	clean := s.relayServer(srv)
+	s.mu.Lock()
+	if s.server == srv {
+		s.server = nil
+	}
+	s.mu.Unlock()
+	if !clean {
+		s.pool.Discard(srv)
+		return
+	}
+	// Let any cancel request to this server land before another client
+	// can get it; PostgreSQL ignores a cancel that arrives while idle.
+	s.cancels.Wait()
+	if srv.R.Buffered() > 0 {
+		log.G(s.ctx).WithField("server", srv.ID).Warn("server sent data after ReadyForQuery; closing it")
+		s.pool.Discard(srv)
+		return
+	}
+	s.pool.Release(srv)
+}
+
+// relayServer forwards frames and reports whether srv ended clean.
+func (s *Session) relayServer(srv *backend.Server) (clean bool) {
+	var cleanupBy time.Time // set once the client has gone
+	rollbackSent := false
+	var out uint64 // bytes to the client not yet added to the counters
+	defer func() {
+		s.mu.Lock()
+		s.counters.BytesOut += out
+		s.mu.Unlock()
+	}()
+	for {
+		typ, n, err := srv.R.ReadHeader()
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) || !s.isGone() {
+				s.serverFailed(srv, err)
+				return false
+			}
+			if cleanupBy.IsZero() {
+				cleanupBy = time.Now().Add(cleanupTimeout)
+			} else if time.Now().After(cleanupBy) {
+				log.G(s.ctx).WithField("server", srv.ID).Warn("server did not become idle after its client left; closing it")
+				return false
+			}
+			_ = srv.Conn.SetReadDeadline(cleanupBy)
+			if done, ok := s.settle(srv, &rollbackSent); done {
+				_ = srv.Conn.SetReadDeadline(time.Time{})
+				return ok
+			}
+			continue
+		}
+		switch typ {
+		case 'Z':
+			body, err := srv.R.Body(n)
+			if err != nil || len(body) != 1 {
+				s.serverFailed(srv, err)
+				return false
+			}
+			status := body[0]
+			srv.TxStatus = status
+			s.mu.Lock()
+			if s.pending > 0 {
+				s.pending--
+			}
+			s.txStatus = status
+			s.counters.Queries++
+			idle := s.pending == 0 && !s.inBatch && !s.copyIn
+			gone := s.gone
+			release := idle && status == 'I' && s.opts.Mode != SessionMode && !gone
+			violation := idle && status != 'I' && s.opts.Mode == StatementMode && !gone
+			if release {
+				s.server = nil
+				for s.writing {
+					s.written.Wait()
+				}
+			}
+			if idle && status == 'I' {
+				s.counters.Xacts++
+			}
+			s.counters.BytesOut += out + uint64(n) + 5
+			out = 0
+			s.mu.Unlock()
+			if violation {
+				// Do not let the client see 'T': statement mode cannot keep
+				// a server across statements.
+				pe := pgerr.Fatalf(pgerr.FeatureNotSupported, "transaction blocks not allowed in statement pooling mode")
+				_, _ = s.cw.Write(pe.AppendFrame(nil))
+				_ = s.cw.Flush()
+				_ = s.conn.Close()
+				continue
+			}
+			if !gone {
+				_ = wire.WriteHeader(s.cw, 'Z', 1)
+				_ = s.cw.WriteByte(status)
+			}
+			if release || srv.R.Buffered() == 0 {
+				_ = s.cw.Flush()
+			}
+			if idle && !gone && (s.timeouts() || s.stopRequested()) {
+				s.armIdle()
+			}
+			if release {
+				return s.afterTransaction(srv)
+			}
+			if gone && idle {
+				_ = srv.Conn.SetReadDeadline(cleanupBy)
+				if done, ok := s.settle(srv, &rollbackSent); done {
+					_ = srv.Conn.SetReadDeadline(time.Time{})
+					return ok
+				}
+			}
+			continue
+		case 'G', 'W': // CopyInResponse, CopyBothResponse
+			s.setCopyIn(true)
+		case 'C', 'E': // CommandComplete, ErrorResponse end a COPY
+			s.setCopyIn(false)
+		case 'S': // ParameterStatus
+			if n <= srv.R.Size() {
+				body, err := srv.R.Peek(n)
+				if err == nil {
+					updateParam(srv.Params, body)
+				}
+			}
+		}
+		if err := wire.WriteHeader(s.cw, typ, n); err != nil {
+			return false
+		}
+		if err := srv.R.CopyBody(s.cw, n); err != nil {
+			s.serverFailed(srv, err)
+			return false
+		}
+		out += uint64(n) + 5
+		if srv.R.Buffered() == 0 {
+			_ = s.cw.Flush()
+		}
+	}
+}
+
+func (s *Session) isGone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gone
+}
+
+func (s *Session) setCopyIn(v bool) {
+	s.mu.Lock()
+	s.copyIn = v
+	s.mu.Unlock()
+}
+
+// afterTransaction runs on the server goroutine after a release decision:
+// it reads back settings the client may have changed. The client goroutine
+// waits for this goroutine before attaching again, so s.vars is ours here.
+func (s *Session) afterTransaction(srv *backend.Server) bool {
+	s.mu.Lock()
+	dirty := s.varsDirty
+	s.varsDirty = false
+	s.mu.Unlock()
+	if !dirty {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := readSettings(ctx, srv); err != nil {
+		log.G(s.ctx).WithError(err).WithField("server", srv.ID).Warn("read back session settings")
+		return false
+	}
+	clear(s.vars)
+	for k, v := range srv.Vars {
+		s.vars[k] = v
+	}
+	return true
+}
+
+// settle takes one step towards a clean server after the client left. It
+// runs on the server goroutine, which by now also owns srv.W. It returns
+// done when the server is finished with, and whether it is clean.
+func (s *Session) settle(srv *backend.Server, rollbackSent *bool) (done, clean bool) {
+	s.mu.Lock()
+	broken, pending, status := s.broken, s.pending, s.txStatus
+	copyIn, inBatch := s.copyIn, s.inBatch
+	if copyIn && !s.clientCopy {
+		pending -= s.syncsSinceExec
+		s.syncsSinceExec = 0
+	}
+	s.mu.Unlock()
+	if broken {
+		return true, false
+	}
+	switch {
+	case pending > 0 && !copyIn:
+		if !s.opts.Cancel {
+			return true, false
+		}
+		return false, false // wait for the (cancelled) query to finish
+	case copyIn:
+		// CopyFail ends COPY FROM STDIN with an error; the Sync closes an
+		// extended-protocol COPY and is answered in the simple one too.
+		msg := "client disconnected during COPY"
+		_ = wire.WriteHeader(srv.W, 'f', len(msg)+1)
+		_, _ = srv.W.WriteString(msg)
+		_ = srv.W.WriteByte(0)
+		_ = wire.WriteHeader(srv.W, 'S', 0)
+		s.mu.Lock()
+		s.pending = pending + 1
+		s.inBatch = false
+		s.mu.Unlock()
+		return srv.W.Flush() != nil, false
+	case inBatch:
+		_ = wire.WriteHeader(srv.W, 'S', 0)
+		s.mu.Lock()
+		s.pending++
+		s.inBatch = false
+		s.mu.Unlock()
+		return srv.W.Flush() != nil, false
+	case status != 'I':
+		if !s.opts.Rollback || *rollbackSent {
+			return true, false
+		}
+		*rollbackSent = true
+		q := "ROLLBACK"
+		_ = wire.WriteHeader(srv.W, 'Q', len(q)+1)
+		_, _ = srv.W.WriteString(q)
+		_ = srv.W.WriteByte(0)
+		s.mu.Lock()
+		s.pending++
+		s.mu.Unlock()
+		return srv.W.Flush() != nil, false
+	}
+	// Idle, nothing outstanding: reset what the client left behind.
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if s.opts.Discard {
+		if err := srv.Exec(ctx, "DISCARD ALL"); err != nil {
+			return true, false
+		}
+		clear(srv.Vars)
+		return true, true
+	}
+	s.mu.Lock()
+	dirty := s.varsDirty
+	s.mu.Unlock()
+	if dirty {
+		if err := readSettings(ctx, srv); err != nil {
+			return true, false
+		}
+	}
+	return true, true
+}
+
+// serverFailed handles a server that broke while attached: the client loses
+// its session, as it would if PostgreSQL had closed the connection itself.
+func (s *Session) serverFailed(srv *backend.Server, err error) {
+	s.mu.Lock()
+	s.broken = true
+	gone := s.gone
+	s.mu.Unlock()
+	if gone {
+		return
+	}
+	log.G(s.ctx).WithError(err).WithField("server", srv.ID).Info("server connection lost")
+	pe := pgerr.Fatalf(pgerr.ConnectionFailure, "server connection lost")
+	if !isClosed(err) {
+		_, _ = s.cw.Write(pe.AppendFrame(nil))
+	}
+	_ = s.cw.Flush()
+	_ = s.conn.Close()
+}
+
+func updateParam(params map[string]string, body []byte) {
+	name, rest, ok := cut0(body)
+	if !ok {
+		return
+	}
+	value, _, ok := cut0(rest)
+	if !ok {
+		return
+	}
+	if params[string(name)] != string(value) {
+		params[string(name)] = string(value)
+	}
+}
+
+func cut0(b []byte) (before, after []byte, ok bool) {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i], b[i+1:], true
+		}
+	}
+	return nil, nil, false
+}
+
+func readyForQuery(status byte) []byte {
+	return []byte{'Z', 0, 0, 0, 5, status}
+}
+
+// lossyConn is the client socket under the client writer. A write error is
+// remembered and the socket closed, so that the reader goroutine notices,
+// and later writes are dropped: the server goroutine must keep consuming the
+// server's frames whole even when its client is gone.
+type lossyConn struct {
+	net.Conn
+	failed bool // only touched by whoever owns the writer
+}
+
+func (c *lossyConn) Write(p []byte) (int, error) {
+	if c.failed {
+		return len(p), nil
+	}
+	if _, err := c.Conn.Write(p); err != nil {
+		c.failed = true
+		_ = c.Conn.Close()
+	}
+	return len(p), nil
+}
+
+func isClosed(err error) bool {
+	if err == nil {
+		return true
+	}
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) && !ne.Timeout()
+}

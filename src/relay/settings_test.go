@@ -1,0 +1,54 @@
+package relay
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMayChangeSettings(t *testing.T) {
+	cases := []struct {
+		q    string
+		want bool
+	}{
+		{"SET statement_timeout = 5", true},
+		{"  set search_path to a", true},
+		{"/* hint */ -- c\n RESET ALL", true},
+		{"DISCARD ALL", true},
+		{"select 1; SET x = 1", true},
+		{"SELECT set_config('a.b', 'c', false)", true},
+		{"BEGIN; SET LOCAL x = 1; COMMIT", true},
+		{"SELECT 1", false},
+		{"UPDATE t SET a = 1", false},
+		{"settings", false},
+		{"SELECT * FROM settings", false},
+		{"INSERT INTO t VALUES ('-- SET')", false},
+		{"", false},
+	}
+	for _, c := range cases {
+		if got := mayChangeSettings([]byte(c.q)); got != c.want {
+			t.Errorf("mayChangeSettings(%q) = %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
+func TestSettingsDiff(t *testing.T) {
+	if q := settingsDiff(map[string]string{"a": "1"}, map[string]string{"a": "1"}); q != "" {
+		t.Fatalf("no difference should need no statement, got %q", q)
+	}
+	q := settingsDiff(map[string]string{"old": "1", "same": "x"}, map[string]string{"same": "x", "search_path": `"$user", public`, "odd": `it's \ here`})
+	for _, want := range []string{`RESET "old";`, `pg_catalog.set_config('search_path', '"$user", public', false)`, `pg_catalog.set_config('odd', E'it''s \\ here', false)`} {
+		if !strings.Contains(q, want) {
+			t.Errorf("%q lacks %q", q, want)
+		}
+	}
+	if strings.Contains(q, "same") {
+		t.Errorf("%q sets an unchanged setting", q)
+	}
+}
+
+func FuzzMayChangeSettings(f *testing.F) {
+	f.Add([]byte("SET a = 1"))
+	f.Add([]byte("/* unterminated"))
+	f.Add([]byte("-- only a comment"))
+	f.Fuzz(func(t *testing.T, q []byte) { mayChangeSettings(q) })
+}
