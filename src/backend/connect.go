@@ -47,6 +47,8 @@ func Connect(ctx context.Context, opts Options) (*Server, error) {
 		Created: time.Now(),
 		Params:  map[string]string{},
 		Vars:    map[string]string{},
+
+		Prepared: map[string]struct{}{},
 	}
 	err = s.startup(opts)
 	if !stop() || err != nil {

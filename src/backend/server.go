@@ -45,4 +45,8 @@ type Server struct {
 	// server since login (name → value), so that a client can be attached
 	// with only the SETs that differ. See relay.
 	Vars map[string]string
+	// Prepared holds the names of the pooler-named prepared statements
+	// (relay's "odyssey_..." names) the server has, as far as the pooler
+	// knows. Guarded by the session the server is attached to.
+	Prepared map[string]struct{}
 }

@@ -219,6 +219,7 @@ func relayOptions(rule *config.Rule) relay.Options {
 		ClientIdleTimeout:        rule.PoolClientIdleTimeout,
 		IdleInTransactionTimeout: rule.PoolIdleInTransactionTimeout,
 		ForwardErrors:            rule.ClientFwdError,
+		PreparedStatements:       rule.PoolReservePreparedStatement,
 	}
 	switch rule.Pool {
 	case config.PoolSession:

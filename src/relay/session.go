@@ -55,6 +55,10 @@ type Options struct {
 	// ForwardErrors forwards PostgreSQL's error when a server cannot be had
 	// (client_fwd_error); otherwise the client sees 08006.
 	ForwardErrors bool
+	// PreparedStatements keeps protocol-level named prepared statements
+	// working across servers (pool_reserve_prepared_statement); only in
+	// transaction and statement modes. See prepared.go.
+	PreparedStatements bool
 }
 
 // Counters are the traffic figures of one session, added to route statistics
@@ -84,6 +88,11 @@ type Session struct {
 	// while it detaches.
 	vars map[string]string
 
+	// prep says whether statements are renamed (prepared.go); stmts maps
+	// the client's statement names and belongs to the client goroutine.
+	prep  bool
+	stmts map[string]*preparedStmt
+
 	// done receives one value when a server goroutine exits; running says
 	// whether one is outstanding. Both belong to the client goroutine.
 	done    chan struct{}
@@ -101,9 +110,12 @@ type Session struct {
 	writing        bool // the client goroutine is using server.W
 	syncsSinceExec int  // Syncs sent since the last Execute or Query
 	txStatus       byte
-	gone           bool         // the client will send nothing more
-	broken         bool         // the server's stream is in an unknown state
-	varsDirty      bool         // a query may have changed settings
+	gone           bool // the client will send nothing more
+	broken         bool // the server's stream is in an unknown state
+	varsDirty      bool // a query may have changed settings
+	preparedDirty  bool // the server's prepared statements are not known
+	queue          []expectation
+	qhead          int
 	stop           *pgerr.Error // set by Terminate: end the session when idle
 	counters       Counters
 }
@@ -132,6 +144,10 @@ func New(ctx context.Context, conn net.Conn, r *wire.Reader, pool Pool, opts Opt
 		s.vars = map[string]string{}
 	}
 	s.written.L = &s.mu
+	s.prep = opts.PreparedStatements && opts.Mode != SessionMode
+	if s.prep {
+		s.stmts = map[string]*preparedStmt{}
+	}
 	return s
 }
 
@@ -313,9 +329,9 @@ func (s *Session) clientReadError(err error) error {
 // forward sends one client frame, whose header has been read, to the
 // attached server, attaching one first if needed.
 func (s *Session) forward(typ byte, n int) error {
-	dirty := false
+	dirty, dropsStmts := false, false
 	if typ == 'Q' || typ == 'P' {
-		dirty = s.peekChangesSettings(typ, n)
+		dirty, dropsStmts = s.peekClassify(typ, n)
 	}
 	s.mu.Lock()
 	if s.server == nil {
@@ -327,19 +343,32 @@ func (s *Session) forward(typ byte, n int) error {
 	}
 	srv := s.server
 	s.varsDirty = s.varsDirty || dirty
+	if dropsStmts && s.prep {
+		s.preparedDirty = true
+		clear(s.stmts) // DISCARD ALL / DEALLOCATE ALL; a single DEALLOCATE is rare
+	}
 	s.counters.BytesIn += uint64(n) + 5
 	switch typ {
 	case 'Q':
 		s.pending++
 		s.syncsSinceExec = 0
+		if s.prep {
+			s.expect('Z', "")
+		}
 	case 'F':
 		s.pending++
+		if s.prep {
+			s.expect('Z', "")
+		}
 	case 'S':
 		s.inBatch = false
 		// PostgreSQL ignores Sync during COPY FROM STDIN.
 		if !s.clientCopy {
 			s.pending++
 			s.syncsSinceExec++
+			if s.prep {
+				s.expect('Z', "")
+			}
 		}
 	case 'E':
 		s.inBatch = true
@@ -370,8 +399,14 @@ func (s *Session) forward(typ byte, n int) error {
 		_ = s.conn.SetReadDeadline(time.Time{})
 	}
 
-	_ = wire.WriteHeader(srv.W, typ, n)
-	err := s.cr.CopyBody(srv.W, n)
+	handled, err := false, error(nil)
+	if s.prep && (typ == 'P' || typ == 'B' || typ == 'D' || typ == 'C') {
+		handled, err = s.writePrepared(srv, typ, n)
+	}
+	if !handled && err == nil {
+		_ = wire.WriteHeader(srv.W, typ, n)
+		err = s.cr.CopyBody(srv.W, n)
+	}
 	if err == nil && s.cr.Buffered() == 0 {
 		err = srv.W.Flush()
 	}
@@ -395,11 +430,11 @@ func (s *Session) forwardFailed(err error) error {
 	return err
 }
 
-// peekChangesSettings looks at the SQL text of a Query or Parse frame.
-func (s *Session) peekChangesSettings(typ byte, n int) bool {
+// peekClassify looks at the SQL text of a Query or Parse frame.
+func (s *Session) peekClassify(typ byte, n int) (settings, statements bool) {
 	b, err := s.cr.Peek(min(n, s.cr.Size()))
 	if err != nil {
-		return false
+		return false, false
 	}
 	if typ == 'P' {
 		// Parse: statement name, then the query, both NUL-terminated.
@@ -410,7 +445,7 @@ func (s *Session) peekChangesSettings(typ byte, n int) bool {
 			}
 		}
 	}
-	return mayChangeSettings(b)
+	return classify(b)
 }
 
 // refuse answers a request that cannot get a server: the request (and for
@@ -628,6 +663,9 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 			}
 			s.txStatus = status
 			s.counters.Queries++
+			if s.prep {
+				s.readyForQueryExpected()
+			}
 			idle := s.pending == 0 && !s.inBatch && !s.copyIn
 			gone := s.gone
 			release := idle && status == 'I' && s.opts.Mode != SessionMode && !gone
@@ -674,6 +712,19 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 				}
 			}
 			continue
+		case '1', '3': // ParseComplete, CloseComplete
+			if s.prep {
+				s.mu.Lock()
+				drop := s.answered(typ)
+				s.mu.Unlock()
+				if drop {
+					if err := srv.R.Discard(n); err != nil {
+						s.serverFailed(srv, err)
+						return false
+					}
+					continue
+				}
+			}
 		case 'G', 'W': // CopyInResponse, CopyBothResponse
 			s.setCopyIn(true)
 		case 'C', 'E': // CommandComplete, ErrorResponse end a COPY
@@ -717,14 +768,23 @@ func (s *Session) setCopyIn(v bool) {
 // waits for this goroutine before attaching again, so s.vars is ours here.
 func (s *Session) afterTransaction(srv *backend.Server) bool {
 	s.mu.Lock()
-	dirty := s.varsDirty
-	s.varsDirty = false
+	dirty, prepDirty := s.varsDirty, s.preparedDirty
+	s.varsDirty, s.preparedDirty = false, false
 	s.mu.Unlock()
-	if !dirty {
+	if !dirty && !prepDirty {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
+	if prepDirty {
+		if err := readPrepared(ctx, srv); err != nil {
+			log.G(s.ctx).WithError(err).WithField("server", srv.ID).Warn("read back prepared statements")
+			return false
+		}
+		if !dirty {
+			return true
+		}
+	}
 	if err := readSettings(ctx, srv); err != nil {
 		log.G(s.ctx).WithError(err).WithField("server", srv.ID).Warn("read back session settings")
 		return false

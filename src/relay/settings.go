@@ -18,6 +18,14 @@ const settingsQuery = `SELECT lower(name), current_setting(name) FROM pg_catalog
 // one settingsQuery, a false negative (settings changed by a function's body)
 // leaves the setting on the server until the next check, as with PgBouncer.
 func mayChangeSettings(q []byte) bool {
+	settings, _ := classify(q)
+	return settings
+}
+
+// classify reports whether the SQL text q may change session settings (see
+// mayChangeSettings) and whether it may drop prepared statements (DISCARD,
+// DEALLOCATE).
+func classify(q []byte) (settings, statements bool) {
 	start := true
 	for i := 0; i < len(q); i++ {
 		c := q[i]
@@ -36,16 +44,24 @@ func mayChangeSettings(q []byte) bool {
 			}
 			i++
 		default:
-			if start && (hasWord(q[i:], "set") || hasWord(q[i:], "reset") || hasWord(q[i:], "discard")) {
-				return true
+			if start {
+				if hasWord(q[i:], "set") || hasWord(q[i:], "reset") {
+					settings = true
+				}
+				if hasWord(q[i:], "discard") {
+					settings, statements = true, true
+				}
+				if hasWord(q[i:], "deallocate") {
+					statements = true
+				}
 			}
 			if (c == 's' || c == 'S') && hasPrefixFold(q[i:], "set_config") {
-				return true
+				settings = true
 			}
 			start = false
 		}
 	}
-	return false
+	return settings, statements
 }
 
 // hasWord reports whether b starts with the keyword w followed by a
