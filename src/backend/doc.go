@@ -4,6 +4,24 @@
 // reports, small pooler-issued queries (SET, ROLLBACK, DISCARD ALL), and
 // CancelRequest to a server's endpoint.
 //
+// Lifecycle of a Server:
+//
+//  1. Connect dials, sends the StartupMessage, answers the authentication
+//     request and reads ParameterStatus and BackendKeyData up to the first
+//     ReadyForQuery. Everything is read through Server.R from the first
+//     byte, so no byte the server sends is ever stranded in another buffer.
+//     PostgreSQL's errors come back as *pgerr.Error with its SQLSTATE;
+//     network and protocol failures as wrapped errors.
+//  2. While idle in a pool, Alive checks it without blocking, and Exec and
+//     Query run the pooler's own statements.
+//  3. While attached, the relay reads R and writes W directly, frame by
+//     frame; Exec and Query must not be used then.
+//  4. Close sends Terminate and closes the socket.
+//
 // A Server is used by one goroutine at a time for reading and one for
-// writing; the pool and the relay hand it over on attach and detach.
+// writing; the pool and the relay hand it over on attach and detach. Close
+// is the exception: any goroutine may call it at any time.
+//
+// Passwords go into the authentication exchange only, never into errors or
+// logs.
 package backend

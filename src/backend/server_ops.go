@@ -1,27 +1,29 @@
 package backend
 
 import (
-	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"syscall"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/odyssey-go/odyssey/src/pgerr"
 )
 
-// Close says Terminate and closes the connection. Safe to call twice.
+// terminate is the Terminate message: 'X' and a length of 4.
+var terminate = []byte{'X', 0, 0, 0, 4}
+
+// closeWriteTimeout bounds the Terminate write on connections that cannot
+// be written without blocking (not a plain socket: TLS, net.Pipe).
+const closeWriteTimeout = 100 * time.Millisecond
+
+// Close says Terminate, best effort, and closes the connection. It is safe
+// to call more than once and from any goroutine, also while another one is
+// reading or writing the server (their calls fail): Terminate goes straight
+// to the socket, not through W, and whatever W holds is dropped.
 func (s *Server) Close() error {
-	_ = s.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = s.W.WriteByte('X')
-	_ = s.W.WriteByte(0)
-	_ = s.W.WriteByte(0)
-	_ = s.W.WriteByte(0)
-	_ = s.W.WriteByte(4)
-	_ = s.W.Flush()
+	if !writeNow(s.Conn, terminate) {
+		_ = s.Conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+		_, _ = s.Conn.Write(terminate)
+	}
 	err := s.Conn.Close()
 	if errors.Is(err, net.ErrClosed) {
 		return nil
@@ -29,15 +31,42 @@ func (s *Server) Close() error {
 	return err
 }
 
-// String names the server for logs.
+// writeNow writes b to a plain socket with one non-blocking write and
+// reports whether it could try; a full send buffer or a closed connection
+// just drops b.
+func writeNow(conn net.Conn, b []byte) bool {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return true // closed already
+	}
+	_ = raw.Write(func(fd uintptr) bool {
+		_, _ = syscall.Write(int(fd), b)
+		return true // never wait for the socket to become writable
+	})
+	return true
+}
+
+// String names the server for logs and errors.
 func (s *Server) String() string {
 	return fmt.Sprintf("s%d (pid %d at %s)", s.ID, s.PID, s.Address)
 }
 
+// Endpoint is "network address", for logs.
+func (s *Server) Endpoint() string { return s.Network + " " + s.Address }
+
 // Alive reports whether an idle server still looks usable: its socket is
-// open and it has sent nothing. An idle PostgreSQL backend says nothing until
-// asked; bytes waiting (a FATAL from pg_terminate_backend, say) or EOF mean it
-// is gone. One non-blocking peek, no goroutine.
+// open and it has sent nothing. An idle PostgreSQL backend says nothing
+// until asked, so pending bytes (the FATAL 57P01 that pg_terminate_backend
+// or a shutdown sends before closing, say) or EOF mean it is gone.
+//
+// One non-blocking peek at the socket (recv with MSG_PEEK|MSG_DONTWAIT): it
+// never blocks and starts no goroutine. Connections that are not plain
+// sockets are reported alive unless R has buffered bytes. Only for a server
+// that nobody is reading.
 func (s *Server) Alive() bool {
 	if s.R.Buffered() > 0 {
 		return false
@@ -58,94 +87,4 @@ func (s *Server) Alive() bool {
 		return true // never wait for readiness
 	})
 	return err == nil && alive
-}
-
-// Exec runs sql with the simple query protocol and waits for
-// ReadyForQuery. An ErrorResponse is returned as *pgerr.Error once the
-// server is ready again, so the connection stays usable. If ctx ends first
-// the read is interrupted and the server must be considered broken.
-func (s *Server) Exec(ctx context.Context, sql string) error {
-	_, err := s.query(ctx, sql, false)
-	return err
-}
-
-// Query is Exec that also returns the rows, as text (NULL as "").
-func (s *Server) Query(ctx context.Context, sql string) ([][]string, error) {
-	return s.query(ctx, sql, true)
-}
-
-func (s *Server) query(ctx context.Context, sql string, rows bool) ([][]string, error) {
-	stop := context.AfterFunc(ctx, func() { _ = s.Conn.SetDeadline(time.Now()) })
-	defer func() {
-		if stop() {
-			return
-		}
-		_ = s.Conn.SetDeadline(time.Time{})
-	}()
-	if err := s.send(&pgproto3.Query{String: sql}); err != nil {
-		return nil, err
-	}
-	var out [][]string
-	var qerr error
-	for {
-		typ, body, err := s.receive()
-		if err != nil {
-			return nil, err
-		}
-		switch typ {
-		case 'D':
-			if !rows {
-				continue
-			}
-			var m pgproto3.DataRow
-			if body == nil || m.Decode(body) != nil {
-				return nil, errors.New("undecodable row")
-			}
-			r := make([]string, len(m.Values))
-			for i, v := range m.Values {
-				r[i] = string(v)
-			}
-			out = append(out, r)
-		case 'E':
-			var m pgproto3.ErrorResponse
-			if body != nil && m.Decode(body) == nil {
-				qerr = pgerr.FromResponse(&m)
-			} else {
-				qerr = errors.New("server error")
-			}
-		case 'S':
-			updateParam(s.Params, body)
-		case 'Z':
-			if len(body) == 1 {
-				s.TxStatus = body[0]
-			}
-			return out, qerr
-		}
-	}
-}
-
-// Cancel sends a CancelRequest for the backend pid/secret to the server at
-// network/address on a new connection and waits for the server to close it,
-// which PostgreSQL does after signalling the backend.
-func Cancel(ctx context.Context, network, address string, pid, secret uint32) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, address)
-	if err != nil {
-		return fmt.Errorf("cancel: connect to %s: %w", address, err)
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	var b [16]byte
-	binary.BigEndian.PutUint32(b[0:], 16)
-	binary.BigEndian.PutUint32(b[4:], 80877102)
-	binary.BigEndian.PutUint32(b[8:], pid)
-	binary.BigEndian.PutUint32(b[12:], secret)
-	if _, err := conn.Write(b[:]); err != nil {
-		return fmt.Errorf("cancel: %w", err)
-	}
-	var one [1]byte
-	_, _ = conn.Read(one[:]) // EOF once the postmaster is done
-	return nil
 }
