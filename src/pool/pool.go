@@ -1,261 +1,315 @@
-// Package pool keeps the server connections of one route and endpoint:
-// idle servers reused most-recently-released first, clients waiting in
-// arrival order with a timeout, a size limit, and idle (pool_ttl) and age
-// (server_lifetime) expiry with a warm minimum (min_pool_size).
-//
-// The mutex guards bookkeeping only; dialling, closing and the liveness
-// probe happen outside it.
 package pool
 
 import (
-	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/odyssey-go/odyssey/src/backend"
+	"github.com/odyssey-go/odyssey/src/log"
 	"github.com/odyssey-go/odyssey/src/pgerr"
 )
 
-// Options are a pool's limits and how to make a server.
+// Options are a pool's limits and how it makes a server.
 type Options struct {
-	Size     int           // max servers, idle and active; 0: unlimited
-	MinSize  int           // servers kept open even when idle
-	Timeout  time.Duration // max wait for a server at Size; 0: forever
-	TTL      time.Duration // close servers idle this long; 0: never
-	Lifetime time.Duration // close servers this old; 0: never
-	Dial     func(ctx context.Context) (*backend.Server, error)
+	Name     string        // for logs, e.g. "db.user@host:5432"
+	Size     int           // pool_size: max servers, idle, in use and connecting; 0: unlimited
+	MinSize  int           // min_pool_size: servers kept open even when idle
+	Timeout  time.Duration // pool_timeout: max wait for a server at Size; 0: forever (ctx still applies)
+	TTL      time.Duration // pool_ttl: close servers idle this long; 0: never
+	Lifetime time.Duration // server_lifetime: close servers this old when idle; 0: never
+	// Dial opens and logs in a new server. Its errors reach the caller of
+	// Acquire unchanged.
+	Dial func(ctx context.Context) (*backend.Server, error)
 }
 
-// ErrClosed is returned by Acquire on a closed pool.
+// ErrClosed is returned by Acquire once Close has been called, including to
+// clients that were waiting.
 var ErrClosed = errors.New("pool closed")
 
-// Stats is a snapshot of a pool.
+// Stats is a snapshot of a pool, for the console and metrics.
 type Stats struct {
-	Active, Idle, Waiting, Connecting int
-	MaxWait                           time.Duration // oldest waiter's wait so far
-	Assignments                       uint64        // servers handed to clients
-	WaitTime                          time.Duration // total time clients waited
+	Active     int           // servers handed out (sv_active)
+	Idle       int           // servers waiting in the pool (sv_idle)
+	Waiting    int           // clients waiting for a server (cl_waiting)
+	Connecting int           // servers being dialled (sv_login)
+	MaxWait    time.Duration // how long the oldest waiting client has waited (maxwait)
+	Acquired   uint64        // servers handed to clients so far (server_assignment_count)
+	WaitTime   time.Duration // total time clients spent waiting (total_wait_time)
 }
 
-type waiter struct {
-	ch    chan *backend.Server // buffered 1; nil server: a slot to dial
-	since time.Time
-}
+// maintenanceEvery is how often the background goroutine looks at idle
+// servers and MinSize, unless TTL or Lifetime call for a shorter period.
+const (
+	maintenanceEvery   = time.Second
+	maintenanceAtLeast = 10 * time.Millisecond
+)
 
 // Pool is safe for concurrent use.
 type Pool struct {
-	mu      sync.Mutex
-	opts    Options
-	idle    []*backend.Server // LIFO: the last one is the most recently released
-	total   int               // idle + active + connecting
-	dialing int
-	waiters list.List // of *waiter, FIFO
-	closed  bool
-	stats   Stats
+	mu         sync.Mutex
+	opts       Options
+	idle       []*backend.Server // LIFO: the last one was released most recently
+	total      int               // slots held: idle, in use, connecting and being closed
+	connecting int               // slots whose server is being dialled
+	waiters    queue
+	closed     bool
 
-	stop chan struct{}
-	done chan struct{}
+	acquired  atomic.Uint64
+	waitNanos atomic.Int64
+	runs      atomic.Uint64 // maintenance passes, for tests
+
+	ctx    context.Context // ends at Close; bounds background dials
+	cancel context.CancelFunc
+	kick   chan struct{} // wakes the maintenance goroutine early
+	done   chan struct{} // closed when the maintenance goroutine returns
 }
 
-// New starts a pool and its maintenance goroutine; Close stops it.
+// New returns a pool and starts its maintenance goroutine; Close stops it.
+// No server is dialled here: MinSize servers are dialled in the background.
 func New(opts Options) *Pool {
-	p := &Pool{opts: opts, stop: make(chan struct{}), done: make(chan struct{})}
+	if opts.Dial == nil {
+		panic("pool: Options.Dial is nil")
+	}
+	p := &Pool{
+		opts: opts,
+		kick: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	go p.maintain()
 	return p
 }
 
 // Acquire returns a server for the caller's exclusive use until Release or
-// Discard. It waits in arrival order when the pool is at its size, up to the
-// pool's timeout (then 53300) or ctx.
+// Discard. An idle server is preferred; below Size a new one is dialled;
+// otherwise the caller waits in arrival order, up to Timeout (then an ERROR
+// with SQLSTATE 53300) or until ctx ends. Dial errors are returned as the
+// dialler made them.
 func (p *Pool) Acquire(ctx context.Context) (*backend.Server, error) {
-	for {
-		srv, w, err := p.take()
-		if err != nil {
-			return nil, err
-		}
-		if w != nil {
-			srv, err = p.wait(ctx, w)
-			if err != nil {
-				return nil, err
-			}
-		}
-		if srv == nil {
-			// A slot is reserved for us: dial, unless the pool closed.
-			if p.isClosed() {
-				p.mu.Lock()
-				p.total--
-				p.dialing--
-				p.mu.Unlock()
-				return nil, ErrClosed
-			}
-			return p.dial(ctx)
-		}
-		if p.usable(srv) {
-			return srv, nil
-		}
-		p.Discard(srv)
-	}
-}
-
-// take pops an idle server, reserves a slot to dial (nil, nil, nil), or
-// enqueues a waiter.
-func (p *Pool) take() (*backend.Server, *waiter, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, nil, ErrClosed
-	}
-	if n := len(p.idle); n > 0 {
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrClosed
+		}
+		n := len(p.idle)
+		if n == 0 {
+			break
+		}
 		srv := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
-		p.stats.Assignments++
-		return srv, nil, nil
+		stale := p.stale(srv)
+		p.mu.Unlock()
+		if !stale && srv.Alive() {
+			p.acquired.Add(1)
+			return srv, nil
+		}
+		_ = srv.Close()
+		p.mu.Lock()
+		p.total--
+		p.wake() // someone may have queued meanwhile; they come first
 	}
 	if p.opts.Size == 0 || p.total < p.opts.Size {
 		p.total++
-		p.dialing++
-		p.stats.Assignments++
-		return nil, nil, nil
-	}
-	w := &waiter{ch: make(chan *backend.Server, 1), since: time.Now()}
-	p.waiters.PushBack(w)
-	return nil, w, nil
-}
-
-func (p *Pool) wait(ctx context.Context, w *waiter) (*backend.Server, error) {
-	var timeout <-chan time.Time
-	if p.opts.Timeout > 0 {
-		t := time.NewTimer(p.opts.Timeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	select {
-	case srv := <-w.ch:
-		p.waited(w)
-		return srv, nil
-	case <-timeout:
-	case <-ctx.Done():
-	}
-	p.mu.Lock()
-	removed := p.removeWaiter(w)
-	p.mu.Unlock()
-	if !removed {
-		// Handed a server (or a slot) just as we gave up: take it anyway.
-		p.waited(w)
-		return <-w.ch, nil
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if p.isClosed() {
-		return nil, ErrClosed
-	}
-	return nil, pgerr.Errorf(pgerr.TooManyConnections, "pool timeout: no server connection available within %s", p.opts.Timeout)
-}
-
-func (p *Pool) waited(w *waiter) {
-	p.mu.Lock()
-	p.stats.WaitTime += time.Since(w.since)
-	p.mu.Unlock()
-}
-
-func (p *Pool) removeWaiter(w *waiter) bool {
-	for e := p.waiters.Front(); e != nil; e = e.Next() {
-		if e.Value.(*waiter) == w {
-			p.waiters.Remove(e)
-			return true
-		}
-	}
-	return false
-}
-
-func (p *Pool) isClosed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed
-}
-
-func (p *Pool) dial(ctx context.Context) (*backend.Server, error) {
-	srv, err := p.opts.Dial(ctx)
-	p.mu.Lock()
-	p.dialing--
-	if err != nil {
-		p.total--
+		p.connecting++
+		dial := p.opts.Dial
 		p.mu.Unlock()
-		p.handOff() // the slot is free: let a waiter try
+		return p.dial(ctx, dial)
+	}
+	w := &waiter{ch: make(chan grant, 1), since: time.Now()}
+	p.waiters.push(w)
+	timeout := p.opts.Timeout
+	p.mu.Unlock()
+
+	g, err := p.wait(ctx, w, timeout)
+	if err != nil {
 		return nil, err
 	}
+	if g.srv != nil && g.srv.Alive() {
+		p.acquired.Add(1)
+		return g.srv, nil
+	}
+	if g.srv != nil {
+		// Died between release and hand-over: dial a replacement in
+		// its slot rather than queue again.
+		_ = g.srv.Close()
+	}
+	p.mu.Lock()
+	if g.srv != nil {
+		p.connecting++
+	}
+	dial := p.opts.Dial
 	p.mu.Unlock()
-	return srv, nil
+	return p.dial(ctx, dial)
 }
 
-// usable checks a server taken from the idle list.
-func (p *Pool) usable(srv *backend.Server) bool {
+// stale reports whether an idle server must be closed instead of reused.
+// Called with p.mu held.
+func (p *Pool) stale(srv *backend.Server) bool {
+	if p.opts.Lifetime == 0 && p.opts.TTL == 0 {
+		return false
+	}
 	now := time.Now()
-	p.mu.Lock()
-	ttl, life := p.opts.TTL, p.opts.Lifetime
-	p.mu.Unlock()
-	if life > 0 && now.Sub(srv.Created) > life {
-		return false
+	if p.opts.Lifetime > 0 && now.Sub(srv.Created) > p.opts.Lifetime {
+		return true
 	}
-	if ttl > 0 && !srv.Released.IsZero() && now.Sub(srv.Released) > ttl {
-		return false
-	}
-	return srv.Alive()
+	return p.opts.TTL > 0 && now.Sub(srv.Released) > p.opts.TTL && p.total > p.opts.MinSize
 }
 
-// Release returns a clean server (ReadyForQuery 'I', nothing outstanding).
-func (p *Pool) Release(srv *backend.Server) {
-	srv.Released = time.Now()
+// dial fills a slot the caller reserved (total and connecting counted).
+func (p *Pool) dial(ctx context.Context, dial func(context.Context) (*backend.Server, error)) (*backend.Server, error) {
+	srv, err := dial(ctx)
+	if err == nil && srv == nil {
+		err = errors.New("pool: Dial returned no server and no error")
+	}
 	p.mu.Lock()
-	tooOld := p.opts.Lifetime > 0 && srv.Released.Sub(srv.Created) > p.opts.Lifetime
-	over := p.opts.Size > 0 && p.total > p.opts.Size
-	if p.closed || tooOld || over {
+	p.connecting--
+	if err != nil {
+		p.total--
+		p.wake()
+		p.mu.Unlock()
+		return nil, err
+	}
+	if p.closed {
 		p.total--
 		p.mu.Unlock()
 		_ = srv.Close()
-		p.handOff()
+		return nil, ErrClosed
+	}
+	p.mu.Unlock()
+	p.acquired.Add(1)
+	return srv, nil
+}
+
+// wait blocks until w is granted a server or a slot, or gives up.
+func (p *Pool) wait(ctx context.Context, w *waiter, timeout time.Duration) (grant, error) {
+	defer func() { p.waitNanos.Add(int64(time.Since(w.since))) }()
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case g := <-w.ch:
+		if g.err == nil && ctx.Err() != nil {
+			// Both ready at once: the client is leaving anyway.
+			p.giveBack(g)
+			return grant{}, fmt.Errorf("wait for a server: %w", context.Cause(ctx))
+		}
+		return g, g.err
+	case <-expired:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	if w.queued {
+		p.waiters.remove(w)
+		p.mu.Unlock()
+		if ctx.Err() != nil {
+			return grant{}, fmt.Errorf("wait for a server: %w", context.Cause(ctx))
+		}
+		return grant{}, pgerr.Errorf(pgerr.TooManyConnections,
+			"no server connection available within pool_timeout (%s)", timeout)
+	}
+	p.mu.Unlock()
+	// A grant was sent while we gave up: it is in the channel already.
+	g := <-w.ch
+	if g.err != nil {
+		return g, g.err
+	}
+	if ctx.Err() != nil {
+		p.giveBack(g)
+		return grant{}, fmt.Errorf("wait for a server: %w", context.Cause(ctx))
+	}
+	return g, nil // timed out at the very moment a server came: use it
+}
+
+// giveBack returns a grant its waiter can no longer use.
+func (p *Pool) giveBack(g grant) {
+	if g.srv != nil {
+		p.Release(g.srv)
 		return
 	}
-	if e := p.waiters.Front(); e != nil {
-		w := p.waiters.Remove(e).(*waiter)
+	p.mu.Lock()
+	p.total--
+	p.connecting--
+	p.wake()
+	p.mu.Unlock()
+}
+
+// wake gives free slots to waiters, first come first served; each dials
+// for itself. Called with p.mu held.
+func (p *Pool) wake() {
+	for !p.closed && p.waiters.n > 0 && (p.opts.Size == 0 || p.total < p.opts.Size) {
+		w := p.waiters.pop()
+		p.total++
+		p.connecting++
+		w.ch <- grant{} // buffered, and each waiter gets one grant: never blocks
+	}
+}
+
+// Release gives back a clean server: ReadyForQuery 'I' was the last thing it
+// said and nothing is outstanding. It goes to the first waiter, or becomes
+// the most recently used idle server. It is closed instead when the pool is
+// closed, the server is older than Lifetime, or the pool is over Size after
+// SetOptions made it smaller.
+func (p *Pool) Release(srv *backend.Server) {
+	now := time.Now()
+	srv.Released = now
+	p.mu.Lock()
+	if p.closed || (p.opts.Size > 0 && p.total > p.opts.Size) ||
+		(p.opts.Lifetime > 0 && now.Sub(srv.Created) > p.opts.Lifetime) {
 		p.mu.Unlock()
-		w.ch <- srv
+		p.closeServers(srv)
+		return
+	}
+	if w := p.waiters.pop(); w != nil {
+		w.ch <- grant{srv: srv}
+		p.mu.Unlock()
 		return
 	}
 	p.idle = append(p.idle, srv)
 	p.mu.Unlock()
 }
 
-// Discard closes a broken or dirty server and frees its slot.
+// Discard closes a broken server, or one whose state is unknown, and gives
+// its slot to the first waiter.
 func (p *Pool) Discard(srv *backend.Server) {
-	_ = srv.Close()
-	p.mu.Lock()
-	p.total--
-	p.mu.Unlock()
-	p.handOff()
+	p.closeServers(srv)
 }
 
-// handOff gives a free slot to the first waiter, who will dial.
-func (p *Pool) handOff() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || (p.opts.Size > 0 && p.total >= p.opts.Size) {
+// closeServers closes servers that hold slots, then frees the slots, so that
+// PostgreSQL never sees more than Size connections from this pool.
+func (p *Pool) closeServers(srvs ...*backend.Server) {
+	if len(srvs) == 0 {
 		return
 	}
-	if e := p.waiters.Front(); e != nil {
-		w := p.waiters.Remove(e).(*waiter)
-		p.total++
-		p.dialing++
-		w.ch <- nil
+	for _, s := range srvs {
+		_ = s.Close()
 	}
+	p.mu.Lock()
+	p.total -= len(srvs)
+	p.wake()
+	p.mu.Unlock()
 }
 
-// SetOptions changes limits at run time. A smaller size closes idle servers
-// now and active ones as they are released.
+// Options returns the pool's current options.
+func (p *Pool) Options() Options {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.opts
+}
+
+// SetOptions changes the pool's limits while it runs (RELOAD, console SET).
+// A nil Dial keeps the current one. A smaller Size closes idle servers above
+// it now, least recently used first, and servers in use as they are
+// released; a larger one lets waiters dial. A new Timeout applies to clients
+// that start waiting afterwards.
 func (p *Pool) SetOptions(opts Options) {
 	p.mu.Lock()
 	if opts.Dial == nil {
@@ -263,130 +317,164 @@ func (p *Pool) SetOptions(opts Options) {
 	}
 	p.opts = opts
 	var drop []*backend.Server
-	for opts.Size > 0 && p.total > opts.Size && len(p.idle) > 0 {
-		drop = append(drop, p.idle[0])
-		p.idle = p.idle[1:]
-		p.total--
+	if excess := p.total - opts.Size; opts.Size > 0 && excess > 0 && len(p.idle) > 0 {
+		k := min(excess, len(p.idle))
+		drop = append(drop, p.idle[:k]...)
+		n := copy(p.idle, p.idle[k:])
+		clear(p.idle[n:])
+		p.idle = p.idle[:n]
 	}
+	p.wake()
 	p.mu.Unlock()
-	for _, s := range drop {
-		_ = s.Close()
-	}
-	for range 8 { // a larger size may admit waiters
-		p.handOff()
-	}
+	p.closeServers(drop...)
+	p.poke()
 }
 
 // Stats returns a snapshot.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.stats
-	st.Idle = len(p.idle)
-	st.Connecting = p.dialing
-	st.Active = p.total - len(p.idle) - p.dialing
-	st.Waiting = p.waiters.Len()
-	if e := p.waiters.Front(); e != nil {
-		st.MaxWait = time.Since(e.Value.(*waiter).since)
+	st := Stats{
+		Idle:       len(p.idle),
+		Connecting: p.connecting,
+		Active:     p.total - len(p.idle) - p.connecting,
+		Waiting:    p.waiters.n,
 	}
+	if w := p.waiters.head; w != nil {
+		st.MaxWait = time.Since(w.since)
+	}
+	p.mu.Unlock()
+	st.Acquired = p.acquired.Load()
+	st.WaitTime = time.Duration(p.waitNanos.Load())
 	return st
 }
 
-// Close closes idle servers, fails waiters, and makes later Releases close
-// their servers. It waits for the maintenance goroutine.
+// Close closes the idle servers, fails waiting clients and later Acquires
+// with ErrClosed, and makes Release close the servers still in use. It
+// stops the maintenance goroutine and waits for it. Safe to call twice.
 func (p *Pool) Close() {
 	p.mu.Lock()
-	if p.closed {
+	var idle []*backend.Server
+	if !p.closed {
+		p.closed = true
+		idle, p.idle = p.idle, nil
+		for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
+			w.ch <- grant{err: ErrClosed}
+		}
+	}
+	p.mu.Unlock()
+	p.cancel()
+	<-p.done
+	p.closeServers(idle...)
+}
+
+// poke makes the maintenance goroutine run now.
+func (p *Pool) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// maintain runs at once and then periodically until Close: it closes
+// expired idle servers and dials up to MinSize.
+func (p *Pool) maintain() {
+	defer close(p.done)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		case <-p.kick:
+		}
+		p.expire()
+		if err := p.fill(); err != nil {
+			// Once per failure streak: PostgreSQL being down is
+			// reported by every client that tries anyway.
+			l := log.L.WithField("pool", p.Options().Name).WithError(err)
+			if !failing && p.ctx.Err() == nil {
+				l.Warn("cannot dial servers for min_pool_size")
+			} else {
+				l.Debug("cannot dial servers for min_pool_size")
+			}
+			failing = true
+		} else {
+			failing = false
+		}
+		p.runs.Add(1)
+		t.Reset(p.interval())
+	}
+}
+
+// interval is the maintenance period: a second, or half of TTL or Lifetime
+// when that is shorter, so that expiry is not late by more than half.
+func (p *Pool) interval() time.Duration {
+	p.mu.Lock()
+	ttl, life := p.opts.TTL, p.opts.Lifetime
+	p.mu.Unlock()
+	d := maintenanceEvery
+	for _, x := range [...]time.Duration{ttl / 2, life / 2} {
+		if x > 0 && x < d {
+			d = x
+		}
+	}
+	return max(d, maintenanceAtLeast)
+}
+
+// expire closes idle servers older than Lifetime, and those idle longer
+// than TTL as long as MinSize servers remain.
+func (p *Pool) expire() {
+	p.mu.Lock()
+	if p.closed || len(p.idle) == 0 || (p.opts.TTL == 0 && p.opts.Lifetime == 0) {
 		p.mu.Unlock()
 		return
 	}
-	p.closed = true
-	idle := p.idle
-	p.idle = nil
-	p.total -= len(idle)
-	var ws []*waiter
-	for e := p.waiters.Front(); e != nil; e = e.Next() {
-		ws = append(ws, e.Value.(*waiter))
-	}
-	p.waiters.Init()
-	p.mu.Unlock()
-	for _, w := range ws {
-		// A nil server is a dial slot; with the pool closed the dial
-		// is refused below through ErrClosed on the next Acquire.
-		p.mu.Lock()
-		p.total++
-		p.dialing++
-		p.mu.Unlock()
-		w.ch <- nil
-	}
-	close(p.stop)
-	<-p.done
-	for _, s := range idle {
-		_ = s.Close()
-	}
-}
-
-// maintain expires idle servers and keeps MinSize open.
-func (p *Pool) maintain() {
-	defer close(p.done)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-		}
-		p.expire()
-		p.fill()
-	}
-}
-
-func (p *Pool) expire() {
 	now := time.Now()
-	p.mu.Lock()
 	var drop []*backend.Server
 	keep := p.idle[:0]
-	for _, s := range p.idle {
+	remaining := p.total
+	for _, s := range p.idle { // least recently released first
 		old := p.opts.Lifetime > 0 && now.Sub(s.Created) > p.opts.Lifetime
-		stale := p.opts.TTL > 0 && now.Sub(s.Released) > p.opts.TTL && p.total-len(drop) > p.opts.MinSize
+		stale := p.opts.TTL > 0 && now.Sub(s.Released) > p.opts.TTL && remaining > p.opts.MinSize
 		if old || stale {
 			drop = append(drop, s)
+			remaining--
 			continue
 		}
 		keep = append(keep, s)
 	}
-	for i := len(keep); i < len(p.idle); i++ {
-		p.idle[i] = nil
-	}
+	clear(p.idle[len(keep):])
 	p.idle = keep
-	p.total -= len(drop)
 	p.mu.Unlock()
-	for _, s := range drop {
-		_ = s.Close()
-	}
+	p.closeServers(drop...)
 }
 
-func (p *Pool) fill() {
+// fill dials servers one by one until MinSize are open (never above Size).
+// New servers go to waiting clients first, like released ones.
+func (p *Pool) fill() error {
 	for {
 		p.mu.Lock()
 		if p.closed || p.total >= p.opts.MinSize || (p.opts.Size > 0 && p.total >= p.opts.Size) {
 			p.mu.Unlock()
-			return
+			return nil
 		}
 		p.total++
-		p.dialing++
+		p.connecting++
 		dial := p.opts.Dial
 		p.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		srv, err := dial(ctx)
-		cancel()
+		srv, err := dial(p.ctx)
+		if err == nil && srv == nil {
+			err = errors.New("pool: Dial returned no server and no error")
+		}
 		p.mu.Lock()
-		p.dialing--
+		p.connecting--
 		if err != nil {
 			p.total--
+			p.wake()
 			p.mu.Unlock()
-			return
+			return err
 		}
 		p.mu.Unlock()
 		p.Release(srv)

@@ -1,23 +1,11 @@
-// Package route turns rules into routes. A Route is the runtime object for
-// one matched rule and the (database, user) a client asked for: it owns the
-// pools of server connections for that pair (one per storage endpoint) and
-// the route's counters.
-//
-// Matching follows Odyssey: the exact (database, user) rule first, then
-// (database, default), then (default, user), then (default, default).
-//
-// A reload builds new rules; routes whose rule and storage did not change
-// keep their pools and connections. The others become obsolete: their
-// clients carry on, new clients get new routes, and an obsolete route's pools
-// close when its last client leaves.
 package route
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,14 +18,19 @@ import (
 	"github.com/odyssey-go/odyssey/src/relay"
 )
 
-// Router matches clients to routes. Safe for concurrent use.
+// Router matches clients to routes.
 type Router struct {
-	mu      sync.Mutex
-	cfg     *config.Config
-	routes  map[routeKey]*Route
-	clients atomic.Int64 // all routes, for the global client_max
+	cfg     atomic.Pointer[config.Config]
+	clients atomic.Int64 // on all routes, for the global client_max
+	closed  atomic.Bool
+
+	mu       sync.RWMutex
+	routes   map[routeKey]*Route
+	draining map[*Route]struct{} // obsolete routes, until their pools close
 }
 
+// routeKey identifies a route: under a `database default` rule each client
+// database has its own.
 type routeKey struct {
 	rule     *config.Rule
 	database string
@@ -52,261 +45,473 @@ type Route struct {
 	User     string
 	ID       string // "database.user"
 
-	router   *Router
-	pools    []*pool.Pool
-	clients  atomic.Int64
-	obsolete atomic.Bool
-	closeMu  sync.Mutex
+	router  *Router
+	dial    []backend.Options // per endpoint; nil for a local storage
+	clients atomic.Int64
+
+	mu          sync.Mutex
+	pools       []*pool.Pool // made on first use
+	poolsClosed bool
+	obsolete    bool
+	successor   *Route // set when a reload moved this route's pools and clients on
 
 	countersMu sync.Mutex
 	counters   relay.Counters
 }
 
-// New builds a router for cfg.
+// New returns a router for cfg.
 func New(cfg *config.Config) *Router {
-	return &Router{cfg: cfg, routes: map[routeKey]*Route{}}
+	r := &Router{routes: map[routeKey]*Route{}, draining: map[*Route]struct{}{}}
+	r.cfg.Store(cfg)
+	return r
 }
 
-// Match finds the route for a client's database and user.
+// Config returns the configuration the router currently matches against.
+func (r *Router) Config() *config.Config { return r.cfg.Load() }
+
+// Match returns the route for a client's database and user: the same Route
+// for the same pair until a reload changes its rule. Errors are FATAL
+// *pgerr.Error: 3D000 when no database block covers database, 28000 when
+// one does but has no rule for user, 57P03 after Close.
 func (r *Router) Match(database, user string) (*Route, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rule := match(r.cfg.Rules, database, user)
-	if rule == nil {
-		if !hasDatabase(r.cfg.Rules, database) {
-			return nil, pgerr.Fatalf(pgerr.InvalidCatalogName, "database %q does not exist", database)
-		}
-		return nil, pgerr.Fatalf(pgerr.InvalidAuthSpec, "no rule for user %q in database %q", user, database)
+	if r.closed.Load() {
+		return nil, shuttingDown()
 	}
-	k := routeKey{rule, database, user}
-	if rt, ok := r.routes[k]; ok {
+	r.mu.RLock()
+	cfg := r.cfg.Load()
+	rule := match(cfg.Rules, database, user)
+	rt := r.routes[routeKey{rule, database, user}]
+	r.mu.RUnlock()
+	if rt != nil {
 		return rt, nil
 	}
+	if rule == nil {
+		return nil, noRule(cfg, database, user)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return nil, shuttingDown()
+	}
+	if r.cfg.Load() != cfg { // reloaded meanwhile: match again
+		cfg = r.cfg.Load()
+		if rule = match(cfg.Rules, database, user); rule == nil {
+			return nil, noRule(cfg, database, user)
+		}
+	}
+	k := routeKey{rule, database, user}
+	if rt := r.routes[k]; rt != nil {
+		return rt, nil
+	}
+	storage := cfg.Storages[rule.Storage]
+	if storage == nil { // config validation rules this out
+		return nil, pgerr.Fatalf(pgerr.ConfigFileError, "rule for database %q user %q names unknown storage %q", database, user, rule.Storage)
+	}
+	rt = newRoute(r, cfg, rule, storage, database, user)
+	r.routes[k] = rt
+	return rt, nil
+}
+
+func newRoute(r *Router, cfg *config.Config, rule *config.Rule, storage *config.Storage, database, user string) *Route {
 	rt := &Route{
 		Rule:     rule,
-		Storage:  r.cfg.Storages[rule.Storage],
+		Storage:  storage,
 		Database: database,
 		User:     user,
 		ID:       database + "." + user,
 		router:   r,
 	}
-	if rt.Storage != nil && rt.Storage.Type != "local" {
-		for _, ep := range rt.Storage.Endpoints {
-			rt.pools = append(rt.pools, pool.New(poolOptions(r.cfg, rule, dialer(r.cfg, rule, ep, database, user))))
+	if storage.Type != "local" {
+		for _, ep := range storage.Endpoints {
+			rt.dial = append(rt.dial, dialOptions(cfg, rule, ep, database, user))
 		}
 	}
-	r.routes[k] = rt
-	return rt, nil
+	return rt
 }
 
-// match applies Odyssey's order.
+// match applies Odyssey's order. Among rules for the same pair the first in
+// the file wins (the config loader rejects duplicates anyway).
 func match(rules []*config.Rule, database, user string) *config.Rule {
-	var dbDefault, userDefault, both *config.Rule
+	var best *config.Rule
+	bestLevel := 4
 	for _, r := range rules {
+		dbOK := r.DatabaseDefault || r.Database == database
+		userOK := r.UserDefault || r.User == user
+		if !dbOK || !userOK {
+			continue
+		}
+		level := 0 // exact
 		switch {
-		case !r.DatabaseDefault && r.Database == database && !r.UserDefault && r.User == user:
-			return r
-		case !r.DatabaseDefault && r.Database == database && r.UserDefault:
-			dbDefault = r
-		case r.DatabaseDefault && !r.UserDefault && r.User == user:
-			userDefault = r
+		case !r.DatabaseDefault && r.UserDefault:
+			level = 1
+		case r.DatabaseDefault && !r.UserDefault:
+			level = 2
 		case r.DatabaseDefault && r.UserDefault:
-			both = r
+			level = 3
+		}
+		if level < bestLevel {
+			best, bestLevel = r, level
 		}
 	}
-	switch {
-	case dbDefault != nil:
-		return dbDefault
-	case userDefault != nil:
-		return userDefault
-	}
-	return both
+	return best
 }
 
-func hasDatabase(rules []*config.Rule, database string) bool {
-	for _, r := range rules {
+// noRule is the error for a client no rule matches: 3D000 when no database
+// block covers its database, 28000 when one does but has no rule for its
+// user.
+func noRule(cfg *config.Config, database, user string) *pgerr.Error {
+	for _, r := range cfg.Rules {
 		if r.DatabaseDefault || r.Database == database {
-			return true
+			return pgerr.Fatalf(pgerr.InvalidAuthSpec, "no rule for user %q in database %q", user, database)
 		}
 	}
-	return false
+	return pgerr.Fatalf(pgerr.InvalidCatalogName, "database %q does not exist", database)
 }
 
-func poolOptions(cfg *config.Config, rule *config.Rule, dial func(context.Context) (*backend.Server, error)) pool.Options {
-	return pool.Options{
-		Size:     rule.PoolSize,
-		MinSize:  rule.MinPoolSize,
-		Timeout:  rule.PoolTimeout,
-		TTL:      rule.PoolTTL,
-		Lifetime: rule.ServerLifetime,
-		Dial:     dial,
-	}
+func shuttingDown() *pgerr.Error {
+	return pgerr.Fatalf(pgerr.CannotConnectNow, "the pooler is shutting down")
 }
 
-// dialer returns how to open a server for this route: the backend database
-// and user are the rule's storage_db/storage_user, or what the client asked
-// for; the password is storage_password, or the rule's password when it is
-// plain text (not an md5 or SCRAM hash).
-func dialer(cfg *config.Config, rule *config.Rule, ep config.Endpoint, database, user string) func(context.Context) (*backend.Server, error) {
-	opts := backend.Options{
+// dialOptions says where and as whom a route's servers log in.
+func dialOptions(cfg *config.Config, rule *config.Rule, ep config.Endpoint, database, user string) backend.Options {
+	o := backend.Options{
 		Database:       database,
 		User:           user,
 		Password:       rule.StoragePassword,
 		ConnectTimeout: cfg.BackendConnectTimeout,
 	}
 	if rule.StorageDB != "" {
-		opts.Database = rule.StorageDB
+		o.Database = rule.StorageDB
 	}
 	if rule.StorageUser != "" {
-		opts.User = rule.StorageUser
+		o.User = rule.StorageUser
 	}
-	if opts.Password == "" && !isHash(rule.Password) {
-		opts.Password = rule.Password
+	if o.Password == "" && !isHash(rule.Password) {
+		o.Password = rule.Password
 	}
-	opts.Network, opts.Address = endpointAddress(cfg, ep)
-	return func(ctx context.Context) (*backend.Server, error) {
-		return backend.Connect(ctx, opts)
-	}
+	o.Network, o.Address = endpointAddress(cfg, ep)
+	return o
 }
 
+// isHash reports whether a rule password is a stored verifier rather than
+// the password itself: "md5" and 32 hex digits, or a SCRAM secret.
 func isHash(pw string) bool {
 	return len(pw) == 35 && pw[:3] == "md5" || len(pw) > 14 && pw[:14] == "SCRAM-SHA-256$"
 }
 
-// endpointAddress maps an endpoint to a dial address: a host starting with
-// "/" (or no host) is a unix socket directory, as in libpq.
+// endpointAddress maps an endpoint to a dial address. As in libpq, no host
+// or a host starting with "/" is a unix socket directory; the socket file
+// is "<dir>/.s.PGSQL.<port>".
 func endpointAddress(cfg *config.Config, ep config.Endpoint) (network, address string) {
 	if ep.Host == "" || ep.Host[0] == '/' {
 		dir := ep.Host
 		if dir == "" {
 			dir = cfg.UnixSocketDir
 		}
-		return "unix", filepath.Join(dir, fmt.Sprintf(".s.PGSQL.%d", ep.Port))
+		return "unix", filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(ep.Port))
 	}
 	return "tcp", net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
 }
 
-// Reload applies a new configuration. Routes whose rule and storage are
-// unchanged move to the new rule and keep their pools; pool limits are
-// updated in place when only they changed.
-func (r *Router) Reload(cfg *config.Config) {
-	r.mu.Lock()
-	old := r.routes
-	r.routes = map[routeKey]*Route{}
-	oldCfg := r.cfg
-	r.cfg = cfg
-	var drop []*Route
-	for k, rt := range old {
-		nr := match(cfg.Rules, k.database, k.user)
-		if nr == nil || !sameRoute(k.rule, nr, oldCfg.Storages[k.rule.Storage], cfg.Storages[nr.Storage]) {
-			drop = append(drop, rt)
-			continue
-		}
-		if !reflect.DeepEqual(poolSettings(k.rule), poolSettings(nr)) {
-			for _, p := range rt.pools {
-				p.SetOptions(poolOptions(cfg, nr, nil))
-			}
-		}
-		rt.Rule = nr
-		rt.Storage = cfg.Storages[nr.Storage]
-		r.routes[routeKey{nr, k.database, k.user}] = rt
-	}
-	r.mu.Unlock()
-	for _, rt := range drop {
-		rt.obsolete.Store(true)
-		if rt.clients.Load() == 0 {
-			rt.closePools()
-		}
+func poolOptions(rt *Route, o backend.Options) pool.Options {
+	return pool.Options{
+		Name:     rt.ID + "@" + o.Address,
+		Size:     rt.Rule.PoolSize,
+		MinSize:  rt.Rule.MinPoolSize,
+		Timeout:  rt.Rule.PoolTimeout,
+		TTL:      rt.Rule.PoolTTL,
+		Lifetime: rt.Rule.ServerLifetime,
 	}
 }
 
-// sameRoute reports whether a route built for rule a on storage sa can serve
-// rule b on storage sb: everything but pool limits and ranges equal.
-func sameRoute(a, b *config.Rule, sa, sb *config.Storage) bool {
-	if sa == nil || sb == nil {
-		return false
+// Reload switches to cfg (already validated). See the package
+// documentation for what happens to each route.
+func (r *Router) Reload(cfg *config.Config) {
+	r.mu.Lock()
+	if r.closed.Load() {
+		r.mu.Unlock()
+		return
+	}
+	old := r.cfg.Load()
+	r.cfg.Store(cfg)
+	routes := r.routes
+	r.routes = make(map[routeKey]*Route, len(routes))
+	var closing []*pool.Pool
+	var resized []*Route
+	for k, rt := range routes {
+		rule := match(cfg.Rules, k.database, k.user)
+		var storage *config.Storage
+		if rule != nil {
+			storage = cfg.Storages[rule.Storage]
+		}
+		nk := routeKey{rule, k.database, k.user}
+		switch compare(old, rt.Rule, rt.Storage, cfg, rule, storage, k.database, k.user) {
+		case same:
+			r.routes[nk] = rt
+		case limitsChanged:
+			next := newRoute(r, cfg, rule, storage, k.database, k.user)
+			rt.handOff(next)
+			r.routes[nk] = next
+			resized = append(resized, next)
+		default:
+			closing = append(closing, rt.retire()...)
+			r.draining[rt] = struct{}{}
+		}
+	}
+	r.pruneLocked()
+	r.mu.Unlock()
+	for _, rt := range resized {
+		rt.mu.Lock()
+		pools := rt.pools
+		rt.mu.Unlock()
+		for i, p := range pools {
+			p.SetOptions(poolOptions(rt, rt.dial[i])) // Dial nil: the same servers
+		}
+	}
+	for _, p := range closing {
+		p.Close()
+	}
+}
+
+type difference int
+
+const (
+	same difference = iota
+	limitsChanged
+	changed
+)
+
+// compare tells how the route built for rule a on storage sa under config
+// ca relates to rule b on storage sb under cb. Source ranges do not count.
+func compare(ca *config.Config, a *config.Rule, sa *config.Storage, cb *config.Config, b *config.Rule, sb *config.Storage, database, user string) difference {
+	if b == nil || sb == nil {
+		return changed
+	}
+	s1, s2 := *sa, *sb
+	s1.Range, s2.Range = hcl.Range{}, hcl.Range{}
+	if !reflect.DeepEqual(s1, s2) {
+		return changed
+	}
+	for _, ep := range sa.Endpoints { // unix_socket_dir, backend_connect_timeout
+		if !reflect.DeepEqual(dialOptions(ca, a, ep, database, user), dialOptions(cb, b, ep, database, user)) {
+			return changed
+		}
 	}
 	x, y := *a, *b
 	x.Range, y.Range = hcl.Range{}, hcl.Range{}
-	x.PoolSize, x.MinPoolSize, x.PoolTimeout, x.PoolTTL, x.ServerLifetime = y.PoolSize, y.MinPoolSize, y.PoolTimeout, y.PoolTTL, y.ServerLifetime
-	s1, s2 := *sa, *sb
-	s1.Range, s2.Range = hcl.Range{}, hcl.Range{}
-	return reflect.DeepEqual(x, y) && reflect.DeepEqual(s1, s2)
+	if reflect.DeepEqual(x, y) {
+		return same
+	}
+	x.PoolSize, x.MinPoolSize, x.PoolTimeout, x.PoolTTL, x.ServerLifetime, x.ClientMax =
+		y.PoolSize, y.MinPoolSize, y.PoolTimeout, y.PoolTTL, y.ServerLifetime, y.ClientMax
+	if reflect.DeepEqual(x, y) {
+		return limitsChanged
+	}
+	return changed
 }
 
-func poolSettings(r *config.Rule) [5]int64 {
-	return [5]int64{int64(r.PoolSize), int64(r.MinPoolSize), int64(r.PoolTimeout), int64(r.PoolTTL), int64(r.ServerLifetime)}
+// handOff moves rt's pools and client count to next, which replaces it
+// after a reload that changed only limits. rt forwards to next from now on.
+func (rt *Route) handOff(next *Route) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	next.pools, next.poolsClosed = rt.pools, rt.poolsClosed
+	next.clients.Store(rt.clients.Load())
+	rt.successor = next
+	rt.obsolete = true
 }
 
-// Routes returns the live routes.
+// retire marks rt obsolete and returns its pools to close now if it has no
+// clients; otherwise the last RemoveClient closes them.
+func (rt *Route) retire() []*pool.Pool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.obsolete = true
+	if rt.clients.Load() > 0 {
+		return nil
+	}
+	return rt.closePoolsLocked()
+}
+
+// closePoolsLocked marks the pools closed and returns them for the caller
+// to close outside rt.mu. (Pools made after this are closed at once, so
+// that a late Pool returns a closed pool rather than nil.)
+func (rt *Route) closePoolsLocked() []*pool.Pool {
+	if rt.poolsClosed {
+		return nil
+	}
+	rt.poolsClosed = true
+	return rt.pools
+}
+
+// pruneLocked forgets obsolete routes that have no clients and closed pools.
+func (r *Router) pruneLocked() {
+	for rt := range r.draining {
+		rt.mu.Lock()
+		gone := rt.poolsClosed && rt.clients.Load() == 0
+		rt.mu.Unlock()
+		if gone {
+			delete(r.draining, rt)
+		}
+	}
+}
+
+// Routes returns the current routes and the obsolete ones still draining,
+// ordered by ID.
 func (r *Router) Routes() []*Route {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*Route, 0, len(r.routes))
+	r.pruneLocked()
+	out := make([]*Route, 0, len(r.routes)+len(r.draining))
 	for _, rt := range r.routes {
 		out = append(out, rt)
 	}
+	for rt := range r.draining {
+		out = append(out, rt)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return !out[i].Obsolete() && out[j].Obsolete()
+	})
 	return out
 }
 
-// TotalClients counts clients on all routes.
+// TotalClients counts the clients on all routes.
 func (r *Router) TotalClients() int { return int(r.clients.Load()) }
 
-// Close closes every route's pools.
+// Close closes every route's pools; later Matches fail with 57P03.
 func (r *Router) Close() {
 	r.mu.Lock()
-	routes := r.routes
-	r.routes = map[routeKey]*Route{}
+	r.closed.Store(true)
+	var pools []*pool.Pool
+	for _, rt := range r.routes {
+		pools = append(pools, rt.closePools()...)
+	}
+	for rt := range r.draining {
+		pools = append(pools, rt.closePools()...)
+	}
 	r.mu.Unlock()
-	for _, rt := range routes {
-		rt.closePools()
+	for _, p := range pools {
+		p.Close()
 	}
 }
 
-// Pool returns the pool of the route's first endpoint, or nil for the
-// console. Choosing among several endpoints (target_session_attrs) is not
-// done yet: the first one serves.
+func (rt *Route) closePools() []*pool.Pool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.closePoolsLocked()
+}
+
+// Pool returns the pool of the storage's first endpoint (see the package
+// documentation), or nil for a local storage (the console). Pools are made
+// on first use.
 func (rt *Route) Pool() *pool.Pool {
-	if len(rt.pools) == 0 {
-		return nil
-	}
-	return rt.pools[0]
-}
-
-// Pools returns one pool per storage endpoint.
-func (rt *Route) Pools() []*pool.Pool { return rt.pools }
-
-// Obsolete reports whether a reload replaced the route's rule.
-func (rt *Route) Obsolete() bool { return rt.obsolete.Load() }
-
-// AddClient counts a client in, enforcing the rule's and the global
-// client_max (53300, as PostgreSQL and PgBouncer report it).
-func (rt *Route) AddClient() error {
-	global := rt.router.clients.Add(1)
-	n := rt.clients.Add(1)
-	cfg := rt.router.config()
-	if cfg.ClientMax > 0 && global > int64(cfg.ClientMax) {
-		rt.RemoveClient()
-		return pgerr.Fatalf(pgerr.TooManyConnections, "too many clients already")
-	}
-	if rt.Rule.ClientMax > 0 && n > int64(rt.Rule.ClientMax) {
-		rt.RemoveClient()
-		return pgerr.Fatalf(pgerr.TooManyConnections, "too many connections for route %s (client_max %d)", rt.ID, rt.Rule.ClientMax)
+	if pools := rt.Pools(); len(pools) > 0 {
+		return pools[0]
 	}
 	return nil
 }
 
-// RemoveClient counts a client out; the last client of an obsolete route
+// Pools returns one pool per storage endpoint, in the storage's order.
+func (rt *Route) Pools() []*pool.Pool {
+	rt.mu.Lock()
+	if next := rt.successor; next != nil {
+		rt.mu.Unlock()
+		return next.Pools()
+	}
+	defer rt.mu.Unlock()
+	return rt.poolsLocked()
+}
+
+func (rt *Route) poolsLocked() []*pool.Pool {
+	if rt.pools == nil && len(rt.dial) > 0 {
+		rt.pools = make([]*pool.Pool, len(rt.dial))
+		for i, o := range rt.dial {
+			opts := poolOptions(rt, o)
+			opts.Dial = func(ctx context.Context) (*backend.Server, error) {
+				return backend.Connect(ctx, o)
+			}
+			rt.pools[i] = pool.New(opts)
+			if rt.poolsClosed {
+				rt.pools[i].Close()
+			}
+		}
+	}
+	return rt.pools
+}
+
+// Obsolete reports whether a reload replaced the route's rule: its clients
+// carry on, new clients get another route.
+func (rt *Route) Obsolete() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.obsolete
+}
+
+// AddClient counts a client in. It enforces the rule's client_max and the
+// global client_max with FATAL 53300, as PostgreSQL does for
+// max_connections, and 57P03 once the router is closed. Every successful
+// AddClient must be paired with one RemoveClient.
+func (rt *Route) AddClient() error {
+	rt.mu.Lock()
+	if next := rt.successor; next != nil {
+		rt.mu.Unlock()
+		return next.AddClient()
+	}
+	defer rt.mu.Unlock()
+	r := rt.router
+	if r.closed.Load() {
+		return shuttingDown()
+	}
+	if limit := rt.Rule.ClientMax; limit > 0 && rt.clients.Load() >= int64(limit) {
+		return pgerr.Fatalf(pgerr.TooManyConnections, "too many connections for route %s (client_max %d)", rt.ID, limit)
+	}
+	if limit := r.cfg.Load().ClientMax; r.clients.Add(1) > int64(limit) && limit > 0 {
+		r.clients.Add(-1)
+		return pgerr.Fatalf(pgerr.TooManyConnections, "too many clients already")
+	}
+	rt.clients.Add(1)
+	if rt.poolsClosed {
+		// Matched just before a reload made the route obsolete, and
+		// came after its last client left: open new pools for it.
+		rt.pools, rt.poolsClosed = nil, false
+	}
+	return nil
+}
+
+// RemoveClient counts a client out. The last client of an obsolete route
 // closes its pools.
 func (rt *Route) RemoveClient() {
+	rt.mu.Lock()
+	if next := rt.successor; next != nil {
+		rt.mu.Unlock()
+		next.RemoveClient()
+		return
+	}
 	rt.router.clients.Add(-1)
-	if rt.clients.Add(-1) == 0 && rt.obsolete.Load() {
-		rt.closePools()
+	var pools []*pool.Pool
+	if rt.clients.Add(-1) == 0 && rt.obsolete {
+		pools = rt.closePoolsLocked()
+	}
+	rt.mu.Unlock()
+	for _, p := range pools {
+		p.Close()
 	}
 }
 
 // Clients counts the route's clients.
-func (rt *Route) Clients() int { return int(rt.clients.Load()) }
+func (rt *Route) Clients() int {
+	rt.mu.Lock()
+	next := rt.successor
+	rt.mu.Unlock()
+	if next != nil {
+		return next.Clients()
+	}
+	return int(rt.clients.Load())
+}
 
 // AddCounters adds a finished session's figures to the route's.
 func (rt *Route) AddCounters(c relay.Counters) {
@@ -324,18 +529,4 @@ func (rt *Route) Counters() relay.Counters {
 	rt.countersMu.Lock()
 	defer rt.countersMu.Unlock()
 	return rt.counters
-}
-
-func (rt *Route) closePools() {
-	rt.closeMu.Lock()
-	defer rt.closeMu.Unlock()
-	for _, p := range rt.pools {
-		p.Close()
-	}
-}
-
-func (r *Router) config() *config.Config {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cfg
 }
