@@ -49,4 +49,6 @@ type Server struct {
 	// (relay's "odyssey_..." names) the server has, as far as the pooler
 	// knows. Guarded by the session the server is attached to.
 	Prepared map[string]struct{}
+
+	probe *probe // Alive's cached raw connection
 }

@@ -71,20 +71,35 @@ func (s *Server) Alive() bool {
 	if s.R.Buffered() > 0 {
 		return false
 	}
-	sc, ok := s.Conn.(syscall.Conn)
-	if !ok {
-		return true
+	if s.probe == nil {
+		// Built once per server so that the pool's acquire path does not
+		// allocate: the raw connection and the closure would escape.
+		sc, ok := s.Conn.(syscall.Conn)
+		if !ok {
+			return true
+		}
+		raw, err := sc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		s.probe = &probe{raw: raw}
+		s.probe.peek = s.probe.check
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := false
-	err = raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		alive = n < 0 && (errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK))
-		return true // never wait for readiness
-	})
-	return err == nil && alive
+	s.probe.alive = false
+	err := s.probe.raw.Read(s.probe.peek)
+	return err == nil && s.probe.alive
+}
+
+// probe is Alive's reusable state; it belongs to whoever holds the server.
+type probe struct {
+	raw   syscall.RawConn
+	peek  func(fd uintptr) bool
+	alive bool
+	buf   [1]byte
+}
+
+func (p *probe) check(fd uintptr) bool {
+	n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.alive = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+	return true // never wait for readiness
 }
