@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/odyssey-go/odyssey/src/backend"
@@ -110,13 +111,15 @@ type Session struct {
 	writing        bool // the client goroutine is using server.W
 	syncsSinceExec int  // Syncs sent since the last Execute or Query
 	txStatus       byte
-	gone           bool // the client will send nothing more
-	broken         bool // the server's stream is in an unknown state
-	varsDirty      bool // a query may have changed settings
-	preparedDirty  bool // the server's prepared statements are not known
+	gone           bool        // the client will send nothing more
+	goneFlag       atomic.Bool // gone, readable without mu on the per-frame path
+	broken         bool        // the server's stream is in an unknown state
+	varsDirty      bool        // a query may have changed settings
+	preparedDirty  bool        // the server's prepared statements are not known
 	queue          []expectation
 	qhead          int
 	stop           *pgerr.Error // set by Terminate: end the session when idle
+	idleSince      time.Time    // when armIdle last ran
 	counters       Counters
 }
 
@@ -237,6 +240,11 @@ func (s *Session) serveClient() error {
 				if stop := s.stopping(); stop != nil {
 					return stop
 				}
+				if s.stopRequested() && s.rearmAfterStop() {
+					// Shutting down, but the client is inside a transaction:
+					// let it finish; the ReadyForQuery that ends it stops it.
+					continue
+				}
 			}
 			return s.clientReadError(err)
 		}
@@ -260,6 +268,7 @@ func (s *Session) armIdle() {
 	s.mu.Lock()
 	inTx := s.txStatus != 'I'
 	stop := s.stop != nil
+	s.idleSince = time.Now()
 	s.mu.Unlock()
 	if stop && !inTx {
 		_ = s.conn.SetReadDeadline(time.Now())
@@ -299,6 +308,26 @@ func (s *Session) stopping() *pgerr.Error {
 		return nil
 	}
 	return s.stop
+}
+
+// rearmAfterStop runs when Terminate woke a client that is inside a
+// transaction: it restores the idle-in-transaction deadline armed when the
+// client went idle and reports false if that deadline has already passed.
+func (s *Session) rearmAfterStop() bool {
+	s.mu.Lock()
+	since := s.idleSince
+	s.mu.Unlock()
+	d := s.opts.IdleInTransactionTimeout
+	if d == 0 {
+		_ = s.conn.SetReadDeadline(time.Time{})
+		return true
+	}
+	due := since.Add(d)
+	if !time.Now().Before(due) {
+		return false
+	}
+	_ = s.conn.SetReadDeadline(due)
+	return true
 }
 
 func (s *Session) stopRequested() bool {
@@ -436,6 +465,12 @@ func (s *Session) peekClassify(typ byte, n int) (settings, statements bool) {
 	if err != nil {
 		return false, false
 	}
+	if n > len(b) {
+		// Only the first buffer's worth is visible without holding the whole
+		// query in memory: assume the rest changes settings (one read-back).
+		_, statements = classify(b)
+		return true, statements
+	}
 	if typ == 'P' {
 		// Parse: statement name, then the query, both NUL-terminated.
 		for i, c := range b {
@@ -553,6 +588,7 @@ func (s *Session) startServer(srv *backend.Server) {
 func (s *Session) finish() {
 	s.mu.Lock()
 	s.gone = true
+	s.goneFlag.Store(true)
 	srv := s.server
 	running := srv != nil && s.pending > 0
 	s.mu.Unlock()
@@ -737,6 +773,15 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 				}
 			}
 		}
+		if s.goneFlag.Load() {
+			// Answers to the pooler's own cleanup (ROLLBACK, Sync) are not
+			// the client's business, even if its socket is still open.
+			if err := srv.R.Discard(n); err != nil {
+				s.serverFailed(srv, err)
+				return false
+			}
+			continue
+		}
 		if err := wire.WriteHeader(s.cw, typ, n); err != nil {
 			return false
 		}
@@ -771,27 +816,38 @@ func (s *Session) afterTransaction(srv *backend.Server) bool {
 	dirty, prepDirty := s.varsDirty, s.preparedDirty
 	s.varsDirty, s.preparedDirty = false, false
 	s.mu.Unlock()
-	if !dirty && !prepDirty {
+	if !dirty && !prepDirty && !s.opts.Discard {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
+	if dirty {
+		// The client keeps what it SET, whichever server it gets next.
+		if err := readSettings(ctx, srv); err != nil {
+			log.G(s.ctx).WithError(err).WithField("server", srv.ID).Warn("read back session settings")
+			return false
+		}
+		clear(s.vars)
+		for k, v := range srv.Vars {
+			s.vars[k] = v
+		}
+	}
+	if s.opts.Discard {
+		// pool_discard: nothing the client left (temporary tables, SQL
+		// PREPARE, advisory locks, LISTEN, settings) reaches the next one.
+		if err := srv.Exec(ctx, "DISCARD ALL"); err != nil {
+			log.G(s.ctx).WithError(err).WithField("server", srv.ID).Warn("DISCARD ALL on release")
+			return false
+		}
+		clear(srv.Vars)
+		clear(srv.Prepared)
+		return true
+	}
 	if prepDirty {
 		if err := readPrepared(ctx, srv); err != nil {
 			log.G(s.ctx).WithError(err).WithField("server", srv.ID).Warn("read back prepared statements")
 			return false
 		}
-		if !dirty {
-			return true
-		}
-	}
-	if err := readSettings(ctx, srv); err != nil {
-		log.G(s.ctx).WithError(err).WithField("server", srv.ID).Warn("read back session settings")
-		return false
-	}
-	clear(s.vars)
-	for k, v := range srv.Vars {
-		s.vars[k] = v
 	}
 	return true
 }
@@ -859,6 +915,7 @@ func (s *Session) settle(srv *backend.Server, rollbackSent *bool) (done, clean b
 			return true, false
 		}
 		clear(srv.Vars)
+		clear(srv.Prepared)
 		return true, true
 	}
 	s.mu.Lock()
