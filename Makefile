@@ -1,34 +1,37 @@
-# make run   builds and starts the pooler on 127.0.0.1:6432 (and a throwaway
-#            PostgreSQL on 127.0.0.1:5432 when none answers there)
-# make test  every test: vet, unit, fuzz seeds, race detector, integration
+# make run    build, then the pooler on 127.0.0.1:6432 with odyssey.hcl (and a
+#             throwaway PostgreSQL on 127.0.0.1:5432 when none is configured
+#             and none answers there); Ctrl-C stops both
+# make test   everything CI runs: deps, build, vet, unit tests and fuzz seeds
+#             (src/ under the race detector), integration tests
+# make fuzz   each Fuzz* target for FUZZTIME (default 30s)
+# make lint   gofmt and go vet
+# make clean  remove bin/ and .run/ (the throwaway PostgreSQL's data)
 GO ?= go
+export GO
 
 .PHONY: build run test deps lint fuzz clean
 
 build:
 	$(GO) build -o bin/odyssey ./src/cmd/odyssey
 
-run: build
-	scripts/run.sh
+# CONFIG=path picks another configuration file.
+run:
+	scripts/run.sh $(CONFIG)
 
 deps:
 	scripts/deps.sh
 
-test: deps build
-	$(GO) vet ./...
-	$(GO) test -count=1 -race ./src/... ./console/... ./sqlparse/...
-	$(GO) test -count=1 -timeout 15m ./integration/...
+# scripts/test.sh runs deps and build first, then prints a summary.
+test:
+	scripts/test.sh
+
+fuzz:
+	scripts/fuzz.sh
 
 lint:
-	@test -z "$$(gofmt -l src integration)" || (gofmt -l src integration; exit 1)
+	@out=$$(gofmt -l .) || exit 1; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-
-# Runs each fuzz target briefly; seeds live in the f.Add calls and testdata/.
-fuzz:
-	$(GO) test -run XXX -fuzz FuzzReader -fuzztime 30s ./src/internal/wire
-	$(GO) test -run XXX -fuzz FuzzParseStartup -fuzztime 30s ./src/client
-	$(GO) test -run XXX -fuzz FuzzMayChangeSettings -fuzztime 30s ./src/relay
-	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 30s ./src/config
 
 clean:
 	rm -rf bin .run
