@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/odyssey-go/odyssey/src/internal/pgtest"
+	"github.com/odyssey-go/odyssey/integration/pgtest"
 	"github.com/odyssey-go/odyssey/src/pgerr"
 )
 

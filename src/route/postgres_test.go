@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/odyssey-go/odyssey/integration/pgtest"
 	"github.com/odyssey-go/odyssey/src/config"
-	"github.com/odyssey-go/odyssey/src/internal/pgtest"
 )
 
 // TestServersLogInAsTheRuleSays dials a real PostgreSQL through routes:
