@@ -111,11 +111,13 @@ type Session struct {
 	writing        bool // the client goroutine is using server.W
 	syncsSinceExec int  // Syncs sent since the last Execute or Query
 	txStatus       byte
-	gone           bool        // the client will send nothing more
-	goneFlag       atomic.Bool // gone, readable without mu on the per-frame path
-	broken         bool        // the server's stream is in an unknown state
-	varsDirty      bool        // a query may have changed settings
-	preparedDirty  bool        // the server's prepared statements are not known
+	gone           bool            // the client will send nothing more
+	goneFlag       atomic.Bool     // gone, readable without mu on the per-frame path
+	broken         bool            // the server's stream is in an unknown state
+	varsDirty      bool            // a query may have changed settings
+	preparedDirty  bool            // the server's prepared statements are not known
+	stateDirty     bool            // a query may have created or dropped session state (pin.go)
+	pinned         *backend.Server // kept between transactions while it holds session state
 	queue          []expectation
 	qhead          int
 	stop           *pgerr.Error // set by Terminate: end the session when idle
@@ -358,9 +360,9 @@ func (s *Session) clientReadError(err error) error {
 // forward sends one client frame, whose header has been read, to the
 // attached server, attaching one first if needed.
 func (s *Session) forward(typ byte, n int) error {
-	dirty, dropsStmts := false, false
+	var kind sqlKind
 	if typ == 'Q' || typ == 'P' {
-		dirty, dropsStmts = s.peekClassify(typ, n)
+		kind = s.peekClassify(typ, n)
 	}
 	s.mu.Lock()
 	if s.server == nil {
@@ -371,8 +373,9 @@ func (s *Session) forward(typ byte, n int) error {
 		s.mu.Lock()
 	}
 	srv := s.server
-	s.varsDirty = s.varsDirty || dirty
-	if dropsStmts && s.prep {
+	s.varsDirty = s.varsDirty || kind.settings
+	s.stateDirty = s.stateDirty || kind.state
+	if kind.statements && s.prep {
 		s.preparedDirty = true
 		clear(s.stmts) // DISCARD ALL / DEALLOCATE ALL; a single DEALLOCATE is rare
 	}
@@ -460,16 +463,16 @@ func (s *Session) forwardFailed(err error) error {
 }
 
 // peekClassify looks at the SQL text of a Query or Parse frame.
-func (s *Session) peekClassify(typ byte, n int) (settings, statements bool) {
+func (s *Session) peekClassify(typ byte, n int) sqlKind {
 	b, err := s.cr.Peek(min(n, s.cr.Size()))
 	if err != nil {
-		return false, false
+		return sqlKind{}
 	}
 	if n > len(b) {
 		// Only the first buffer's worth is visible without holding the whole
-		// query in memory: assume the rest changes settings (one read-back).
-		_, statements = classify(b)
-		return true, statements
+		// query in memory: assume the rest changes settings and session
+		// state (one check each at release).
+		return sqlKind{settings: true, statements: classify(b).statements, state: true}
 	}
 	if typ == 'P' {
 		// Parse: statement name, then the query, both NUL-terminated.
@@ -545,9 +548,15 @@ func (s *Session) attach(start bool) error {
 		<-s.done
 		s.running = false
 	}
-	srv, err := s.pool.Acquire(s.ctx)
+	srv, err := s.takePinned()
 	if err != nil {
 		return err
+	}
+	if srv == nil {
+		srv, err = s.pool.Acquire(s.ctx)
+		if err != nil {
+			return err
+		}
 	}
 	if err := applySettings(s.ctx, srv, s.vars); err != nil {
 		if _, ok := pgerr.As(err); ok && srv.TxStatus == 'I' {
@@ -611,6 +620,22 @@ func (s *Session) finish() {
 		<-s.done
 		s.running = false
 	}
+	// A pinned server not attached right now is idle and ours to reset.
+	s.mu.Lock()
+	pinned := s.pinned
+	s.pinned = nil
+	s.mu.Unlock()
+	if pinned != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		if err := pinned.Exec(ctx, "DISCARD ALL"); err != nil {
+			s.pool.Discard(pinned)
+			return
+		}
+		clear(pinned.Vars)
+		clear(pinned.Prepared)
+		s.pool.Release(pinned)
+	}
 }
 
 // Cancel forwards a cancel request to the server running this client's
@@ -640,18 +665,36 @@ func (s *Session) serveServer(srv *backend.Server) {
 	}
 	s.mu.Unlock()
 	if !clean {
+		s.unpin(srv)
 		s.pool.Discard(srv)
 		return
 	}
 	// Let any cancel request to this server land before another client
 	// can get it; PostgreSQL ignores a cancel that arrives while idle.
 	s.cancels.Wait()
+	s.mu.Lock()
+	// Still pinned after the client left: finish resets it once this
+	// goroutine is done (settle unpins what it has reset itself).
+	keep := s.pinned == srv
+	s.mu.Unlock()
 	if srv.R.Buffered() > 0 {
 		log.G(s.ctx).WithField("server", srv.ID).Warn("server sent data after ReadyForQuery; closing it")
+		s.unpin(srv)
 		s.pool.Discard(srv)
 		return
 	}
+	if keep {
+		return // pinned: the session gets it back on its next attach
+	}
 	s.pool.Release(srv)
+}
+
+func (s *Session) unpin(srv *backend.Server) {
+	s.mu.Lock()
+	if s.pinned == srv {
+		s.pinned = nil
+	}
+	s.mu.Unlock()
 }
 
 // relayServer forwards frames and reports whether srv ended clean.
@@ -813,10 +856,10 @@ func (s *Session) setCopyIn(v bool) {
 // waits for this goroutine before attaching again, so s.vars is ours here.
 func (s *Session) afterTransaction(srv *backend.Server) bool {
 	s.mu.Lock()
-	dirty, prepDirty := s.varsDirty, s.preparedDirty
-	s.varsDirty, s.preparedDirty = false, false
+	dirty, prepDirty, stateDirty := s.varsDirty, s.preparedDirty, s.stateDirty
+	s.varsDirty, s.preparedDirty, s.stateDirty = false, false, false
 	s.mu.Unlock()
-	if !dirty && !prepDirty && !s.opts.Discard {
+	if !dirty && !prepDirty && !stateDirty && !s.opts.Discard {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
@@ -848,6 +891,20 @@ func (s *Session) afterTransaction(srv *backend.Server) bool {
 			log.G(s.ctx).WithError(err).WithField("server", srv.ID).Warn("read back prepared statements")
 			return false
 		}
+	}
+	if stateDirty {
+		held, err := s.holdsState(ctx, srv)
+		if err != nil {
+			log.G(s.ctx).WithError(err).WithField("server", srv.ID).Warn("check session state")
+			return false
+		}
+		s.mu.Lock()
+		if held {
+			s.pinned = srv
+		} else if s.pinned == srv {
+			s.pinned = nil
+		}
+		s.mu.Unlock()
 	}
 	return true
 }
@@ -920,7 +977,14 @@ func (s *Session) settle(srv *backend.Server, rollbackSent *bool) (done, clean b
 	}
 	s.mu.Lock()
 	dirty := s.varsDirty
+	mayHoldState := s.opts.Mode == SessionMode || s.stateDirty || s.pinned == srv
 	s.mu.Unlock()
+	if mayHoldState {
+		if err := s.resetState(ctx, srv); err != nil {
+			return true, false
+		}
+		s.unpin(srv)
+	}
 	if dirty {
 		if err := readSettings(ctx, srv); err != nil {
 			return true, false

@@ -17,15 +17,23 @@ const settingsQuery = `SELECT lower(name), current_setting(name) FROM pg_catalog
 // set_config. It is a lexical check on the hot path; a false positive costs
 // one settingsQuery, a false negative (settings changed by a function's body)
 // leaves the setting on the server until the next check, as with PgBouncer.
-func mayChangeSettings(q []byte) bool {
-	settings, _ := classify(q)
-	return settings
+func mayChangeSettings(q []byte) bool { return classify(q).settings }
+
+// sqlKind is what a lexical look at SQL text says it may do to the session.
+type sqlKind struct {
+	settings   bool // SET, RESET, DISCARD, set_config: read settings back
+	statements bool // DISCARD, DEALLOCATE: prepared statements may be gone
+	// state: creates or drops state that cannot move between servers:
+	// LISTEN/UNLISTEN, PREPARE/DEALLOCATE, DECLARE/CLOSE (WITH HOLD
+	// cursors), CREATE TEMP/DROP, DISCARD, advisory locks. The server is
+	// checked with sessionStateQuery before it is released (see pin.go).
+	state bool
 }
 
-// classify reports whether the SQL text q may change session settings (see
-// mayChangeSettings) and whether it may drop prepared statements (DISCARD,
-// DEALLOCATE).
-func classify(q []byte) (settings, statements bool) {
+// classify looks at each statement's first word (and for set_config and
+// advisory locks anywhere). Quoted text is not parsed: a false positive
+// costs one query at release.
+func classify(q []byte) (k sqlKind) {
 	start := true
 	for i := 0; i < len(q); i++ {
 		c := q[i]
@@ -45,23 +53,52 @@ func classify(q []byte) (settings, statements bool) {
 			i++
 		default:
 			if start {
-				if hasWord(q[i:], "set") || hasWord(q[i:], "reset") {
-					settings = true
-				}
-				if hasWord(q[i:], "discard") {
-					settings, statements = true, true
-				}
-				if hasWord(q[i:], "deallocate") {
-					statements = true
+				w := q[i:]
+				switch {
+				case hasWord(w, "set"), hasWord(w, "reset"):
+					k.settings = true
+				case hasWord(w, "discard"):
+					k.settings, k.statements, k.state = true, true, true
+				case hasWord(w, "deallocate"):
+					k.statements, k.state = true, true
+				case hasWord(w, "listen"), hasWord(w, "unlisten"), hasWord(w, "prepare"),
+					hasWord(w, "declare"), hasWord(w, "close"), hasWord(w, "drop"):
+					k.state = true
+				case hasWord(w, "create"):
+					k.state = k.state || createsTemp(w[len("create"):])
 				}
 			}
-			if (c == 's' || c == 'S') && hasPrefixFold(q[i:], "set_config") {
-				settings = true
+			if c == 's' || c == 'S' {
+				k.settings = k.settings || hasPrefixFold(q[i:], "set_config")
+			}
+			if c == 'a' || c == 'A' {
+				k.state = k.state || hasPrefixFold(q[i:], "advisory")
 			}
 			start = false
 		}
 	}
-	return settings, statements
+	return k
+}
+
+// createsTemp reports whether the words after CREATE make a temporary
+// object: CREATE [GLOBAL | LOCAL] {TEMP | TEMPORARY} ...
+func createsTemp(b []byte) bool {
+	for range 2 {
+		for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+			b = b[1:]
+		}
+		switch {
+		case hasWord(b, "temp"), hasWord(b, "temporary"):
+			return true
+		case hasWord(b, "local"):
+			b = b[len("local"):]
+		case hasWord(b, "global"):
+			b = b[len("global"):]
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // hasWord reports whether b starts with the keyword w followed by a

@@ -52,3 +52,33 @@ func FuzzMayChangeSettings(f *testing.F) {
 	f.Add([]byte("-- only a comment"))
 	f.Fuzz(func(t *testing.T, q []byte) { mayChangeSettings(q) })
 }
+
+func TestClassifySessionState(t *testing.T) {
+	cases := []struct {
+		q     string
+		state bool
+	}{
+		{"LISTEN chan", true},
+		{"unlisten *", true},
+		{"PREPARE p AS SELECT 1", true},
+		{"DEALLOCATE p", true},
+		{"BEGIN; DECLARE c CURSOR WITH HOLD FOR SELECT 1; COMMIT", true},
+		{"CLOSE c", true},
+		{"CREATE TEMP TABLE t (v int)", true},
+		{"create global temporary table t (v int)", true},
+		{"CREATE LOCAL TEMP TABLE t (v int)", true},
+		{"DROP TABLE t", true},
+		{"SELECT pg_advisory_lock(1)", true},
+		{"SELECT pg_try_advisory_lock(1)", true},
+		{"DISCARD ALL", true},
+		{"CREATE TABLE t (v int)", false},
+		{"CREATE INDEX ON t (v)", false},
+		{"SELECT 1", false},
+		{"UPDATE t SET listen = 1", false},
+	}
+	for _, c := range cases {
+		if got := classify([]byte(c.q)).state; got != c.state {
+			t.Errorf("classify(%q).state = %v, want %v", c.q, got, c.state)
+		}
+	}
+}
