@@ -161,8 +161,20 @@ func (p *Pool) stale(srv *backend.Server) bool {
 	return p.opts.TTL > 0 && now.Sub(srv.Released) > p.opts.TTL && p.total > p.opts.MinSize
 }
 
-// dial fills a slot the caller reserved (total and connecting counted).
+// dial fills a slot the caller reserved (total and connecting counted) for
+// a client.
 func (p *Pool) dial(ctx context.Context, dial func(context.Context) (*backend.Server, error)) (*backend.Server, error) {
+	srv, err := p.connect(ctx, dial)
+	if err != nil {
+		return nil, err
+	}
+	p.acquired.Add(1)
+	return srv, nil
+}
+
+// connect dials into a reserved slot, giving the slot back on failure or
+// when the pool closed meanwhile.
+func (p *Pool) connect(ctx context.Context, dial func(context.Context) (*backend.Server, error)) (*backend.Server, error) {
 	srv, err := dial(ctx)
 	if err == nil && srv == nil {
 		err = errors.New("pool: Dial returned no server and no error")
@@ -182,7 +194,6 @@ func (p *Pool) dial(ctx context.Context, dial func(context.Context) (*backend.Se
 		return nil, ErrClosed
 	}
 	p.mu.Unlock()
-	p.acquired.Add(1)
 	return srv, nil
 }
 
@@ -464,19 +475,10 @@ func (p *Pool) fill() error {
 		p.connecting++
 		dial := p.opts.Dial
 		p.mu.Unlock()
-		srv, err := dial(p.ctx)
-		if err == nil && srv == nil {
-			err = errors.New("pool: Dial returned no server and no error")
-		}
-		p.mu.Lock()
-		p.connecting--
+		srv, err := p.connect(p.ctx, dial)
 		if err != nil {
-			p.total--
-			p.wake()
-			p.mu.Unlock()
 			return err
 		}
-		p.mu.Unlock()
 		p.Release(srv)
 	}
 }
