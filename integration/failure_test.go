@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -398,5 +399,39 @@ func TestIdleTimeouts(t *testing.T) {
 	var n int
 	if err := mon.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("rows of the timed-out transaction: %d %v", n, err)
+	}
+}
+
+// TestClientFwdError: when PostgreSQL refuses the pooler's login, the client
+// sees PostgreSQL's error with client_fwd_error = true and 08006 without it.
+func TestClientFwdError(t *testing.T) {
+	role := "pooled_fwd"
+	serverRole(t, role)
+	for _, c := range []struct {
+		fwd  bool
+		code string
+	}{{true, "28P01"}, {false, "08006"}} {
+		t.Run(fmt.Sprint(c.fwd), func(t *testing.T) {
+			p := startPoolerHCL(t, fmt.Sprintf(`
+listen {
+  host = "127.0.0.1"
+  port = 0
+}
+storage "postgres" {
+  host = "{{pg_host}}"
+  port = {{pg_port}}
+}
+database default {
+  user default {
+    storage          = "postgres"
+    storage_user     = "%s"
+    storage_password = "wrong"
+    client_fwd_error = %v
+  }
+}
+`, role, c.fwd))
+			_, err := connectOnce(testCtx(t), p)
+			wantCode(t, "login with a server password PostgreSQL refuses", err, c.code)
+		})
 	}
 }

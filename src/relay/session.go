@@ -191,7 +191,7 @@ func (s *Session) TxStatus() byte {
 // FATAL, ready to send.
 func (s *Session) Login() (params map[string]string, pid uint32, err error) {
 	if err := s.attach(false); err != nil {
-		return nil, 0, asFatal(err)
+		return nil, 0, s.loginError(err)
 	}
 	s.mu.Lock()
 	srv := s.server
@@ -531,12 +531,10 @@ func (s *Session) clientError(err error) *pgerr.Error {
 	return pgerr.Errorf(pgerr.ConnectionFailure, "server connection failed").WithDetail("%v", err)
 }
 
-func asFatal(err error) *pgerr.Error {
-	pe, ok := pgerr.As(err)
-	if !ok {
-		return pgerr.Fatalf(pgerr.ConnectionFailure, "server connection failed: %v", err)
-	}
-	c := *pe
+// loginError is clientError as a FATAL: a client that cannot get a server
+// at login has no session to continue.
+func (s *Session) loginError(err error) *pgerr.Error {
+	c := *s.clientError(err)
 	c.Severity = "FATAL"
 	return &c
 }
