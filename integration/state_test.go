@@ -53,7 +53,7 @@ func TestSessionStateNeverLeaks(t *testing.T) {
 // temporary table keeps its server (and table) across transactions, and
 // other clients never see it; once dropped, the server is shared again.
 func TestPinnedWhileHoldingState(t *testing.T) {
-	p := startPool(t, poolSpec{role: "pooled_pinned", mode: "transaction", size: 2})
+	p := startPool(t, poolSpec{role: "pooled_pinned", mode: "transaction", size: 2, extra: `pool_timeout = "5s"`})
 	ctx := testCtx(t)
 	a := p.conn(t, "")
 	b := p.conn(t, "")
@@ -78,12 +78,21 @@ func TestPinnedWhileHoldingState(t *testing.T) {
 	if _, err := simple(ctx, a, "DROP TABLE pinned_tmp"); err != nil {
 		t.Fatal(err)
 	}
-	// Unpinned: with A idle, B may now be given A's former server.
-	seen := false
-	for i := 0; i < 20 && !seen; i++ {
-		seen = one(t, ctx, b, "SELECT pg_backend_pid()") == pid
+	// Unpinned: with B holding the other server in a transaction, a third
+	// client can only be served by A's former server, and only if A no
+	// longer keeps it (otherwise it times out with 53300).
+	if _, err := simple(ctx, b, "BEGIN"); err != nil {
+		t.Fatal(err)
 	}
-	if !seen {
-		t.Errorf("server %s stayed pinned after its client dropped its temporary table", pid)
+	c, err := connectOnce(ctx, p)
+	if err != nil {
+		t.Fatalf("server %s stayed pinned after its client dropped its temporary table: %v", pid, err)
+	}
+	defer closeQuietly(c)
+	if got := one(t, ctx, c, "SELECT pg_backend_pid()"); got != pid {
+		t.Errorf("third client got server %s, want A's former server %s", got, pid)
+	}
+	if _, err := simple(ctx, b, "COMMIT"); err != nil {
+		t.Fatal(err)
 	}
 }
