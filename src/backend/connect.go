@@ -113,7 +113,7 @@ func (s *Server) startup(opts Options) error {
 				}
 			}
 		case 'S': // ParameterStatus
-			updateParam(s.Params, body)
+			s.NoteParameterStatus(body)
 		case 'K': // BackendKeyData
 			var m pgproto3.BackendKeyData
 			if err := m.Decode(body); err != nil {
@@ -164,9 +164,12 @@ func decodeError(body []byte) error {
 	return pgerr.FromResponse(&m)
 }
 
-func updateParam(params map[string]string, body []byte) {
+// NoteParameterStatus records a ParameterStatus body in Params. Whoever
+// reads the server's frames calls it: the backend during its own exchanges,
+// the relay while the server is attached.
+func (s *Server) NoteParameterStatus(body []byte) {
 	var m pgproto3.ParameterStatus
 	if m.Decode(body) == nil {
-		params[m.Name] = m.Value
+		s.Params[m.Name] = m.Value
 	}
 }

@@ -113,7 +113,7 @@ func (s *Server) query(ctx context.Context, sql string, rows bool) (out [][]stri
 				qerr = decodeError(body)
 			}
 		case 'S':
-			updateParam(s.Params, body)
+			s.NoteParameterStatus(body)
 		case 'Z':
 			if len(body) == 1 {
 				s.TxStatus = body[0]

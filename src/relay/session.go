@@ -170,13 +170,6 @@ func (s *Session) Counters() Counters {
 // Close closes the client connection; Run then cleans up and returns.
 func (s *Session) Close() { _ = s.conn.Close() }
 
-// Server returns the attached server, or nil.
-func (s *Session) Server() *backend.Server {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.server
-}
-
 // TxStatus is the client's transaction status as of the last ReadyForQuery.
 func (s *Session) TxStatus() byte {
 	s.mu.Lock()
@@ -382,25 +375,16 @@ func (s *Session) forward(typ byte, n int) error {
 	s.counters.BytesIn += uint64(n) + 5
 	switch typ {
 	case 'Q':
-		s.pending++
+		s.expectReady()
 		s.syncsSinceExec = 0
-		if s.prep {
-			s.expect('Z', "")
-		}
 	case 'F':
-		s.pending++
-		if s.prep {
-			s.expect('Z', "")
-		}
+		s.expectReady()
 	case 'S':
 		s.inBatch = false
 		// PostgreSQL ignores Sync during COPY FROM STDIN.
 		if !s.clientCopy {
-			s.pending++
+			s.expectReady()
 			s.syncsSinceExec++
-			if s.prep {
-				s.expect('Z', "")
-			}
 		}
 	case 'E':
 		s.inBatch = true
@@ -450,6 +434,15 @@ func (s *Session) forward(typ byte, n int) error {
 		return s.forwardFailed(err)
 	}
 	return nil
+}
+
+// expectReady counts a request that PostgreSQL answers with ReadyForQuery.
+// s.mu must be held.
+func (s *Session) expectReady() {
+	s.pending++
+	if s.prep {
+		s.expect('Z', "")
+	}
 }
 
 // forwardFailed handles an error in the middle of a frame: either the client
@@ -810,7 +803,7 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 			if n <= srv.R.Size() {
 				body, err := srv.R.Peek(n)
 				if err == nil {
-					updateParam(srv.Params, body)
+					srv.NoteParameterStatus(body)
 				}
 			}
 		}
@@ -1008,20 +1001,6 @@ func (s *Session) serverFailed(srv *backend.Server, err error) {
 	}
 	_ = s.cw.Flush()
 	_ = s.conn.Close()
-}
-
-func updateParam(params map[string]string, body []byte) {
-	name, rest, ok := cut0(body)
-	if !ok {
-		return
-	}
-	value, _, ok := cut0(rest)
-	if !ok {
-		return
-	}
-	if params[string(name)] != string(value) {
-		params[string(name)] = string(value)
-	}
 }
 
 func cut0(b []byte) (before, after []byte, ok bool) {
