@@ -136,7 +136,7 @@ func TestSettingsAfterClientLeaves(t *testing.T) {
 			closeQuietly(a)
 			b := p.conn(t, "")
 			if got := one(t, ctx, b, "SELECT pg_backend_pid()"); got != pid {
-				t.Logf("the next client got another server (%s, was %s)", got, pid)
+				t.Fatalf("pool_size 1: the next client got server %s, want the same server %s (was it closed instead of reset?)", got, pid)
 			}
 			if v := one(t, ctx, b, "SHOW statement_timeout"); v != "0" {
 				t.Errorf("next client inherits statement_timeout %q", v)
@@ -234,8 +234,7 @@ func TestPoolDiscard(t *testing.T) {
 			closeQuietly(a)
 			b := p.conn(t, "")
 			if got := one(t, ctx, b, "SELECT pg_backend_pid()"); got != pid {
-				t.Logf("next client got another server (%s, was %s): nothing to check on the old one", got, pid)
-				return
+				t.Fatalf("pool_size 1: the next client got server %s, want the same server %s (was it closed instead of reset?)", got, pid)
 			}
 			for what, sql := range map[string]string{
 				"temporary table":  "SELECT count(*) FROM pg_class WHERE relname = 'discard_tmp' AND relpersistence = 't'",
