@@ -62,7 +62,7 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	defer rt.RemoveClient()
 
 	// 3. Authenticate.
-	if err := authenticate(rt.Rule); err != nil {
+	if err := i.authenticate(ctx, conn, r, rt, st); err != nil {
 		i.refuseClient(ctx, conn, err)
 		return
 	}
@@ -195,19 +195,6 @@ func (i *Instance) refuseClient(ctx context.Context, conn net.Conn, err error) {
 	log.G(ctx).WithField("sqlstate", pe.Code).Info(pe.Message)
 	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = conn.Write(pe.AppendFrame(nil))
-}
-
-// authenticate checks the client against its rule. Only the methods that
-// need no exchange exist so far; the others are refused, not skipped.
-func authenticate(rule *config.Rule) error {
-	switch rule.Authentication {
-	case "none", "":
-		return nil
-	case "block":
-		return pgerr.Fatalf(pgerr.InvalidAuthSpec, "user blocked")
-	default:
-		return pgerr.Fatalf(pgerr.InvalidAuthorizationMethod, "authentication method %q is not supported yet", rule.Authentication)
-	}
 }
 
 func relayOptions(rule *config.Rule) relay.Options {
