@@ -9,12 +9,13 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/xdg-go/scram"
+	"github.com/odyssey-go/odyssey/src/internal/scram"
+	xdg "github.com/xdg-go/scram"
 )
 
 // scramMechanism is the only SASL mechanism the pooler offers. Channel
 // binding (SCRAM-SHA-256-PLUS) needs TLS to the server.
-const scramMechanism = "SCRAM-SHA-256"
+const scramMechanism = scram.Mechanism
 
 // auth is the client side of one authentication exchange. See
 // https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
@@ -23,8 +24,11 @@ const scramMechanism = "SCRAM-SHA-256"
 // Errors never contain the password.
 type auth struct {
 	user, password string
-	scram          *scram.ClientConversation // during and after SASL
-	done           bool                      // AuthenticationOk seen
+	keys           *scram.Keys             // for SCRAM pass-through when there is no password
+	scram          *xdg.ClientConversation // during and after a SASL login with the password
+	keyed          *scram.Client           // during and after a SASL login with keys
+	keyedValid     bool                    // the server proved it knows the secret
+	done           bool                    // AuthenticationOk seen
 }
 
 // step handles one Authentication message body and returns the message to
@@ -35,7 +39,7 @@ func (a *auth) step(body []byte) (pgproto3.FrontendMessage, error) {
 	}
 	switch code := binary.BigEndian.Uint32(body); code {
 	case pgproto3.AuthTypeOk:
-		if a.scram != nil && !a.scram.Valid() {
+		if a.scram != nil && !a.scram.Valid() || a.keyed != nil && !a.keyedValid {
 			// A server that skips SASLFinal has not proved it knows
 			// the password; libpq refuses it too.
 			return nil, errors.New("SCRAM-SHA-256: server sent AuthenticationOk without proving it knows the password")
@@ -43,11 +47,19 @@ func (a *auth) step(body []byte) (pgproto3.FrontendMessage, error) {
 		a.done = true
 		return nil, nil
 	case pgproto3.AuthTypeCleartextPassword:
+		if a.password == "" || isMD5Hash(a.password) {
+			return nil, errors.New("server requests a cleartext password and the pooler has none for this user (set storage_password, a plain password, or password_passthrough)")
+		}
 		return &pgproto3.PasswordMessage{Password: a.password}, nil
 	case pgproto3.AuthTypeMD5Password:
 		var m pgproto3.AuthenticationMD5Password
 		if err := m.Decode(body); err != nil {
 			return nil, err
+		}
+		if isMD5Hash(a.password) {
+			// md5 needs only the stored hash: PostgreSQL computes
+			// the same answer from it.
+			return &pgproto3.PasswordMessage{Password: md5Salted(a.password[3:], m.Salt[:])}, nil
 		}
 		return &pgproto3.PasswordMessage{Password: md5Password(a.user, a.password, m.Salt[:])}, nil
 	case pgproto3.AuthTypeSASL:
@@ -60,6 +72,9 @@ func (a *auth) step(body []byte) (pgproto3.FrontendMessage, error) {
 		}
 		return a.scramStart()
 	case pgproto3.AuthTypeSASLContinue, pgproto3.AuthTypeSASLFinal:
+		if a.keyed != nil {
+			return a.keyedStep(code, body[4:])
+		}
 		if a.scram == nil {
 			return nil, errors.New("SASL message before AuthenticationSASL")
 		}
@@ -82,9 +97,17 @@ func (a *auth) step(body []byte) (pgproto3.FrontendMessage, error) {
 // SASLprep to the password only when that succeeds and otherwise uses the
 // raw bytes, so the unprepared password is the fallback here as well.
 func (a *auth) scramStart() (pgproto3.FrontendMessage, error) {
-	c, err := scram.SHA256.NewClient("", a.password, "")
+	if (a.password == "" || isMD5Hash(a.password)) && a.keys != nil {
+		a.keyed = scram.NewClient(a.keys)
+		return &pgproto3.SASLInitialResponse{AuthMechanism: scramMechanism, Data: a.keyed.First()}, nil
+	}
+	if isMD5Hash(a.password) {
+		return nil, errors.New("server requests SCRAM-SHA-256 and the pooler holds only an md5 hash for this user: " +
+			"SCRAM cannot be done with it (set storage_password or store a SCRAM secret)")
+	}
+	c, err := xdg.SHA256.NewClient("", a.password, "")
 	if err != nil {
-		c, err = scram.SHA256.NewClientUnprepped("", a.password, "")
+		c, err = xdg.SHA256.NewClientUnprepped("", a.password, "")
 		if err != nil {
 			return nil, errors.New("SCRAM-SHA-256: cannot start the exchange")
 		}
@@ -97,13 +120,48 @@ func (a *auth) scramStart() (pgproto3.FrontendMessage, error) {
 	return &pgproto3.SASLInitialResponse{AuthMechanism: scramMechanism, Data: []byte(first)}, nil
 }
 
+// keyedStep continues a SCRAM pass-through login: the proof comes from the
+// ClientKey a client revealed when it logged in to the pooler.
+func (a *auth) keyedStep(code uint32, data []byte) (pgproto3.FrontendMessage, error) {
+	if code == pgproto3.AuthTypeSASLFinal {
+		if err := a.keyed.Verify(data); err != nil {
+			return nil, fmt.Errorf("SCRAM-SHA-256 pass-through: %w", err)
+		}
+		a.keyedValid = true
+		return nil, nil
+	}
+	final, err := a.keyed.Step(data)
+	if err != nil {
+		return nil, fmt.Errorf("SCRAM-SHA-256 pass-through: %w", err)
+	}
+	return &pgproto3.SASLResponse{Data: final}, nil
+}
+
 // md5Password is PostgreSQL's md5 response: "md5" followed by
 // md5(md5(password || user) || salt) in hex.
 func md5Password(user, password string, salt []byte) string {
 	h := md5.Sum([]byte(password + user))
-	inner := hex.EncodeToString(h[:])
-	h = md5.Sum(append([]byte(inner), salt...))
+	return md5Salted(hex.EncodeToString(h[:]), salt)
+}
+
+// md5Salted finishes an md5 response from the stored hash's 32 hex digits.
+func md5Salted(inner string, salt []byte) string {
+	h := md5.Sum(append([]byte(inner), salt...))
 	return "md5" + hex.EncodeToString(h[:])
+}
+
+// isMD5Hash reports whether pw is PostgreSQL's stored md5 form:
+// "md5" followed by 32 lower-case hex digits.
+func isMD5Hash(pw string) bool {
+	if len(pw) != 35 || pw[:3] != "md5" {
+		return false
+	}
+	for _, c := range pw[3:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // authName names an authentication request code for error messages.

@@ -95,7 +95,7 @@ func (s *Server) startup(opts Options) error {
 	if err := s.send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: params}); err != nil {
 		return err
 	}
-	a := auth{user: opts.User, password: opts.Password}
+	a := auth{user: opts.User, password: opts.Password, keys: opts.SCRAM}
 	for {
 		typ, body, err := s.receive()
 		if err != nil {

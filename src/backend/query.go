@@ -19,21 +19,36 @@ import (
 // ending, which interrupts the read through a deadline) leaves the
 // connection in an unknown state: close it.
 func (s *Server) Exec(ctx context.Context, sql string) error {
-	_, err := s.query(ctx, sql, false)
+	_, err := s.query(ctx, false, &pgproto3.Query{String: sql})
 	return err
 }
 
 // Query is Exec that also returns the rows of every statement, each column
 // as text (NULL as "").
 func (s *Server) Query(ctx context.Context, sql string) ([][]string, error) {
-	return s.query(ctx, sql, true)
+	return s.query(ctx, true, &pgproto3.Query{String: sql})
+}
+
+// QueryArgs is Query for one statement with parameters $1, $2, ... bound to
+// args as text, through the extended protocol, so that no argument is ever
+// spliced into SQL (auth_query gets client-chosen user names).
+func (s *Server) QueryArgs(ctx context.Context, sql string, args ...string) ([][]string, error) {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		params[i] = []byte(a)
+	}
+	return s.query(ctx, true,
+		&pgproto3.Parse{Query: sql},
+		&pgproto3.Bind{Parameters: params},
+		&pgproto3.Execute{},
+		&pgproto3.Sync{})
 }
 
 // copyRefused is sent as CopyFail when a statement run by Exec or Query
 // turns out to be COPY FROM STDIN: there is no client to supply the data.
 const copyRefused = "COPY FROM STDIN is not supported in a statement run by the pooler"
 
-func (s *Server) query(ctx context.Context, sql string, rows bool) (out [][]string, err error) {
+func (s *Server) query(ctx context.Context, rows bool, msgs ...encoder) (out [][]string, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err // nothing sent: the server is still clean
 	}
@@ -52,7 +67,7 @@ func (s *Server) query(ctx context.Context, sql string, rows bool) (out [][]stri
 			err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
 		}
 	}()
-	if err := s.send(&pgproto3.Query{String: sql}); err != nil {
+	if err := s.send(msgs...); err != nil {
 		return nil, fmt.Errorf("send query to server %s: %w", s, err)
 	}
 	var qerr error
@@ -130,12 +145,15 @@ type encoder interface {
 	Encode(dst []byte) ([]byte, error)
 }
 
-// send writes one message and flushes. Only for the pooler's own messages
+// send writes messages and flushes. Only for the pooler's own messages
 // (startup, Exec, Query), never on the relay's hot path.
-func (s *Server) send(m encoder) error {
-	b, err := m.Encode(nil)
-	if err != nil {
-		return err
+func (s *Server) send(msgs ...encoder) error {
+	var b []byte
+	for _, m := range msgs {
+		var err error
+		if b, err = m.Encode(b); err != nil {
+			return err
+		}
 	}
 	if _, err := s.W.Write(b); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/odyssey-go/odyssey/src/internal/scram"
 	"github.com/odyssey-go/odyssey/src/internal/wire"
 )
 
@@ -14,7 +15,13 @@ type Options struct {
 	Address  string // "host:port", or the socket path "/dir/.s.PGSQL.5432"
 	Database string
 	User     string
-	Password string // for cleartext, md5 and SCRAM-SHA-256; never logged
+	// Password is for cleartext, md5 and SCRAM-SHA-256 logins; it may be
+	// PostgreSQL's stored md5 hash ("md5" + 32 hex digits), which is enough
+	// for md5. Never logged.
+	Password string
+	// SCRAM logs in with a ClientKey learned from a client (SCRAM
+	// pass-through) when there is no Password.
+	SCRAM *scram.Keys
 	// Params are extra startup parameters (for example application_name).
 	Params         map[string]string
 	ConnectTimeout time.Duration // 0: no timeout besides ctx

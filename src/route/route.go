@@ -7,12 +7,14 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/odyssey-go/odyssey/src/backend"
 	"github.com/odyssey-go/odyssey/src/config"
+	"github.com/odyssey-go/odyssey/src/internal/scram"
 	"github.com/odyssey-go/odyssey/src/pgerr"
 	"github.com/odyssey-go/odyssey/src/pool"
 	"github.com/odyssey-go/odyssey/src/relay"
@@ -57,6 +59,47 @@ type Route struct {
 
 	countersMu sync.Mutex
 	counters   relay.Counters
+
+	learned atomic.Pointer[credentials] // from clients' logins, for servers' logins
+}
+
+// credentials are what a client's login taught the route about logging in
+// to PostgreSQL as its user: the cleartext password (kept only with
+// password_passthrough) and SCRAM keys (from a SCRAM exchange against a
+// stored secret, or a cleartext password checked against one).
+type credentials struct {
+	password string
+	scram    *scram.Keys
+}
+
+// LearnCredentials records what the latest client login revealed. Servers
+// dialled from then on use it where the rule has no password of its own:
+// see dialCredentials.
+func (rt *Route) LearnCredentials(password string, keys *scram.Keys) {
+	if !rt.Rule.PasswordPassthrough {
+		password = ""
+	}
+	if password == "" && keys == nil {
+		return
+	}
+	rt.learned.Store(&credentials{password: password, scram: keys})
+}
+
+// dialCredentials completes o with what clients taught the route:
+// storage_password always wins; with password_passthrough the client's
+// password comes next; a plain rule password next; and SCRAM keys are
+// offered whenever known, for a server that asks for SCRAM when the pooler
+// holds only a secret or an md5 hash.
+func (rt *Route) dialCredentials(o backend.Options) backend.Options {
+	c := rt.learned.Load()
+	if c == nil || rt.Rule.StoragePassword != "" {
+		return o
+	}
+	if c.password != "" {
+		o.Password = c.password
+	}
+	o.SCRAM = c.scram
+	return o
 }
 
 // New returns a router for cfg.
@@ -187,17 +230,17 @@ func dialOptions(cfg *config.Config, rule *config.Rule, ep config.Endpoint, data
 	if rule.StorageUser != "" {
 		o.User = rule.StorageUser
 	}
-	if o.Password == "" && !isHash(rule.Password) {
-		o.Password = rule.Password
+	if o.Password == "" && !isSCRAMSecret(rule.Password) {
+		o.Password = rule.Password // plain, or an md5 hash: enough for md5
 	}
 	o.Network, o.Address = endpointAddress(cfg, ep)
 	return o
 }
 
-// isHash reports whether a rule password is a stored verifier rather than
-// the password itself: "md5" and 32 hex digits, or a SCRAM secret.
-func isHash(pw string) bool {
-	return len(pw) == 35 && pw[:3] == "md5" || len(pw) > 14 && pw[:14] == "SCRAM-SHA-256$"
+// isSCRAMSecret reports whether a rule password is a stored SCRAM secret,
+// which cannot log in by itself.
+func isSCRAMSecret(pw string) bool {
+	return strings.HasPrefix(pw, scram.Mechanism+"$")
 }
 
 // endpointAddress maps an endpoint to a dial address. As in libpq, no host
@@ -432,7 +475,7 @@ func (rt *Route) poolsLocked() []*pool.Pool {
 		for i, o := range rt.dial {
 			opts := poolOptions(rt, o)
 			opts.Dial = func(ctx context.Context) (*backend.Server, error) {
-				return backend.Connect(ctx, o)
+				return backend.Connect(ctx, rt.dialCredentials(o))
 			}
 			rt.pools[i] = pool.New(opts)
 			if rt.poolsClosed {
