@@ -452,7 +452,6 @@ func TestErrors(t *testing.T) {
 		{"scram without password", ruleAt(`authentication = "scram-sha-256"`), ruleLine, `authentication = "scram-sha-256" needs password or auth_query`},
 		{"empty password", ruleAt("authentication = \"md5\"\npassword = env(\"ODY_TEST_UNSET\")"), ruleLine + 1, `password is empty, and authentication = "md5" needs password or auth_query`},
 		{"clear_text without source", ruleAt(`authentication = "clear_text"`), ruleLine, `needs password, auth_query, auth_pam_service or ldap_endpoint_name`},
-		{"md5 with scram secret", ruleAt("authentication = \"md5\"\npassword = \"SCRAM-SHA-256$4096:c2FsdA==$a:b\""), ruleLine + 1, `A SCRAM-SHA-256 secret cannot check an md5 login`},
 		{"scram with md5 hash", ruleAt("authentication = \"scram-sha-256\"\npassword = \"md57156fcbe79895667eb87679396119c59\""), ruleLine + 1, `An md5 hash cannot check a SCRAM-SHA-256 login`},
 		{"unknown ldap", ruleAt("authentication = \"clear_text\"\nldap_endpoint_name = \"corp\""), ruleLine + 1, `ldap_endpoint "corp" is not defined (none is defined)`},
 		{"ldap without clear_text", "ldap_endpoint \"corp\" {\n  ldapserver = \"l\"\n  ldapprefix = \"uid=\"\n}\n" + ruleAt("authentication = \"md5\"\npassword = \"x\"\nldap_endpoint_name = \"corp\""), 4 + ruleLine + 2, `ldap_endpoint_name needs authentication = "clear_text"`},

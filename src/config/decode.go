@@ -480,12 +480,10 @@ func (d *decoder) ruleChecks(cfg *Config, b *block, r *Rule) {
 	case need != "":
 		d.errorf(b.rng("authentication"), "Password missing", "authentication = %q needs %s.", r.Authentication, need)
 	}
-	// A client answering md5 proves knowledge of md5(password+user); SCRAM
-	// needs the password or a SCRAM secret. Neither can use the other's hash.
-	switch {
-	case r.Authentication == "md5" && strings.HasPrefix(r.Password, "SCRAM-SHA-256$"):
-		d.errorf(b.rng("password"), "Password cannot be used", "A SCRAM-SHA-256 secret cannot check an md5 login; give the plain password or an md5 hash.")
-	case r.Authentication == "scram-sha-256" && isMD5Hash(r.Password):
+	// SCRAM needs the password or a SCRAM secret: an md5 hash cannot
+	// answer it. (md5 with a SCRAM secret is fine: the client is asked for
+	// SCRAM instead, as PostgreSQL does.)
+	if r.Authentication == "scram-sha-256" && isMD5Hash(r.Password) {
 		d.errorf(b.rng("password"), "Password cannot be used", "An md5 hash cannot check a SCRAM-SHA-256 login; give the plain password or a SCRAM-SHA-256 secret.")
 	}
 	if r.LDAPEndpoint != "" {
