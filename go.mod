@@ -18,6 +18,7 @@ require (
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/mitchellh/go-wordwrap v1.0.1 // indirect
 	github.com/msteinert/pam v1.2.0 // indirect
+	github.com/msteinert/pam/v2 v2.1.0 // indirect
 	github.com/pganalyze/pg_query_go/v5 v5.1.0 // indirect
 	github.com/sirupsen/logrus v1.10.2 // indirect
 	github.com/xdg-go/scram v1.4.0 // indirect

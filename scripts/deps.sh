@@ -36,6 +36,9 @@ need libpam0g-dev       test -e /usr/include/security/pam_appl.h
 need postgresql-client  command -v pg_isready               # make run, psql
 need @postgresql        have_glob '/usr/lib/postgresql/*/bin/initdb'  # integration tests, make run
 need @postgresql        id -u postgres                      # the OS user PostgreSQL runs as under root
+need slapd              test -x /usr/sbin/slapadd           # LDAP auth tests: integration/ldaptest runs slapd, slapadd
+need ldap-utils         command -v ldapsearch               # ldapsearch/ldapwhoami, to look into a test directory by hand
+need libpam-wrapper     have_glob '/usr/lib/*/pam_wrapper/pam_matrix.so'  # PAM auth tests (pam_matrix)
 
 if ((${#missing[@]} == 0)); then
 	exit 0

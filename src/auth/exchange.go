@@ -78,12 +78,6 @@ func (a *Authenticator) clearText(ctx context.Context, c *Conn, cfg *config.Conf
 	if err != nil {
 		return nil, err
 	}
-	if pw == "" {
-		// PostgreSQL refuses empty passwords outright, and an LDAP
-		// server would take one for an anonymous bind.
-		logFailure(ctx, "clear_text", "empty password")
-		return nil, failed(user)
-	}
 	var verify func(context.Context, string, string) error
 	method := "clear_text"
 	switch {
@@ -105,31 +99,42 @@ func (a *Authenticator) clearText(ctx context.Context, c *Conn, cfg *config.Conf
 			return a.Verifiers.LDAP(ctx, ep, user, pw)
 		}
 	}
-	if verify != nil {
-		switch err := verify(ctx, user, pw); {
-		case err == nil:
-			return &Login{Password: pw}, nil
-		case errors.Is(err, ErrBadCredentials):
+	if pw == "" {
+		// PostgreSQL refuses empty passwords outright, and an LDAP
+		// server would take one for an anonymous bind.
+		verify = func(context.Context, string, string) error { return errors.New("empty password") }
+	}
+	if verify == nil {
+		sec, err := a.secret(ctx, rule, user)
+		if err != nil {
+			return nil, err
+		}
+		ok, keys := sec.verify(user, pw)
+		if !ok {
 			logFailure(ctx, method, "wrong password or unknown user")
 			return nil, failed(user)
-		default:
-			// PostgreSQL answers a directory it cannot reach with the
-			// same 28000-class failure; the log has the reason.
-			logFailure(ctx, method, err.Error())
-			return nil, pgerr.Fatalf(pgerr.InvalidAuthSpec, "authentication failed for user %q: the %s service could not be reached", user, method)
 		}
+		return &Login{Password: pw, MD5: sec.md5, SCRAM: keys}, nil
 	}
-	sec, err := a.secret(ctx, rule, user)
-	if err != nil {
-		return nil, err
+	err = verify(ctx, user, pw)
+	if err == nil {
+		return &Login{Password: pw}, nil
 	}
-	ok, keys := sec.verify(user, pw)
-	if !ok {
-		logFailure(ctx, method, "wrong password or unknown user")
+	reason := "wrong password or unknown user"
+	if !errors.Is(err, ErrBadCredentials) {
+		reason = err.Error()
+	}
+	logFailure(ctx, method, reason)
+	if method == "clear_text" {
 		return nil, failed(user)
 	}
-	return &Login{Password: pw, MD5: sec.md5, SCRAM: keys}, nil
+	// PostgreSQL's answer to both a refusal and a directory it cannot
+	// reach: 28000 "LDAP authentication failed" (it keeps 28P01 for the
+	// password methods). The log has the reason.
+	return nil, pgerr.Fatalf(pgerr.InvalidAuthSpec, "%s authentication failed for user %q", methodName[method], user)
 }
+
+var methodName = map[string]string{"pam": "PAM", "ldap": "LDAP"}
 
 // md5Exchange runs md5 authentication against a plain password or an md5
 // hash: both sides compute md5(md5hash[3:] || salt).

@@ -42,7 +42,7 @@ var (
 		"client_max", "client_fwd_error", "pool_client_idle_timeout", "pool_idle_in_transaction_timeout")}
 	ldapSchema = &hcl.BodySchema{Attributes: optional("ldapserver", "ldapport", "ldapscheme", "ldaptls",
 		"ldapbasedn", "ldapbinddn", "ldapbindpasswd", "ldapsearchattribute", "ldapsearchfilter",
-		"ldapprefix", "ldapsuffix")}
+		"ldapprefix", "ldapsuffix", "tls_ca_file")}
 	metricsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "listen", Required: true}}}
 )
 
@@ -338,6 +338,7 @@ func (d *decoder) ldap(cfg *Config, hb *hcl.Block) {
 	b.str("ldapsearchfilter", &e.SearchFilter)
 	b.str("ldapprefix", &e.Prefix)
 	b.str("ldapsuffix", &e.Suffix)
+	b.path("tls_ca_file", &e.TLSCAFile)
 
 	if first, dup := cfg.LDAPEndpoints[e.Name]; dup {
 		d.errorf(hb.DefRange, "Duplicate ldap_endpoint", "ldap_endpoint %q is already defined at %s.", e.Name, first.Range)

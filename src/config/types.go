@@ -132,6 +132,7 @@ type LDAPEndpoint struct {
 	SearchFilter    string
 	Prefix          string
 	Suffix          string
+	TLSCAFile       string // CA for ldaps and StartTLS; "" trusts the system's CAs
 	Range           hcl.Range
 }
 
