@@ -9,10 +9,13 @@
 //	instance      listeners, one frontend goroutine per client, cancel keys,
 //	              reload and shutdown
 //	route         rules (database/user blocks) → routes, client_max
+//	auth          client authentication: hba, methods, secrets, auth_query,
+//	              PAM and LDAP (auth/hba, auth/pam, auth/ldap)
 //	relay         the hot path between one client and its server
 //	pool          servers of one route and endpoint: LIFO idle, FIFO waiters
 //	backend       one PostgreSQL connection: dial, login, small queries
 //	internal/wire frames: header-only reading, buffered writing
+//	internal/scram SCRAM secrets, the server side, pass-through logins
 //
 // config, client, pgerr and log are leaves used by the layers above. The
 // console/ and sqlparse/ trees at the top level import nothing from here.
@@ -20,12 +23,17 @@
 // # A client's life
 //
 //  1. instance accepts and starts frontend(): startup packets are read with
-//     wire (SSLRequest and GSSENCRequest are declined, a CancelRequest is
-//     looked up by its pooler-issued key and forwarded by the relay that
-//     owns it, never straight to a server).
+//     wire (TLS comes up after an SSLRequest or directly, as the listen
+//     block's tls says, with internal/tlsconf's configuration; GSSENCRequest
+//     is declined; a CancelRequest is looked up by its pooler-issued key and
+//     forwarded by the relay that owns it, never straight to a server).
 //  2. route.Router.Match picks the rule in Odyssey's order and the route for
 //     the (database, user) asked for; client_max is counted.
-//  3. The rule's authentication runs.
+//  3. auth decides: hba_file, the certificate a verify_full listener
+//     demands, then the rule's method. What the login proved that can log
+//     the same user in to PostgreSQL (an md5 hash, SCRAM keys, with
+//     password_passthrough the password) goes to the route for its
+//     servers.
 //  4. relay.Session.Login attaches a server with the client's startup
 //     settings applied; its ParameterStatus set and a BackendKeyData (the
 //     server's pid in session mode) go to the client. In transaction and

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/odyssey-go/odyssey/integration/testcert"
 )
 
 // Roles of the throwaway cluster. The superuser logs in with trust over the
@@ -59,6 +60,22 @@ type Options struct {
 	// after the harness's own so that they win. Ignored for an external
 	// server.
 	Settings map[string]string
+	// SSL, when set, turns ssl on.
+	SSL *SSL
+	// HBA are pg_hba.conf lines put before the harness's own, which
+	// PostgreSQL therefore tries first (for example "hostssl all tls_user
+	// 127.0.0.1/32 scram-sha-256").
+	HBA []string
+}
+
+// SSL is the TLS setup of a throwaway cluster, with certificates from
+// integration/testcert.
+type SSL struct {
+	Cert *testcert.Pair // the server's certificate (ssl_cert_file, ssl_key_file)
+	// CA, when set, is ssl_ca_file: PostgreSQL then asks clients for a
+	// certificate and checks one that is given, and the "cert" method and
+	// clientcert=verify-ca work.
+	CA *testcert.CA
 }
 
 // Cluster is a running PostgreSQL. Its methods are safe for concurrent use.
@@ -79,9 +96,10 @@ type Cluster struct {
 }
 
 // Start starts a throwaway cluster, or connects to the server named by
-// ODYSSEY_TEST_PG when that is set. The caller must Stop it.
+// ODYSSEY_TEST_PG when that is set and opts asks for no SSL or pg_hba.conf
+// lines, which only a throwaway cluster can have. The caller must Stop it.
 func Start(opts Options) (*Cluster, error) {
-	if ext := os.Getenv("ODYSSEY_TEST_PG"); ext != "" {
+	if ext := os.Getenv("ODYSSEY_TEST_PG"); ext != "" && opts.SSL == nil && len(opts.HBA) == 0 {
 		return external(ext)
 	}
 	bin, err := BinDir()
@@ -126,8 +144,19 @@ func (c *Cluster) init(opts Options) error {
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"); err != nil {
 		return fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
 	}
-	if err := c.writeFile("pg_hba.conf", []byte(hba)); err != nil {
+	lines := hba
+	if len(opts.HBA) > 0 {
+		lines = strings.Join(opts.HBA, "\n") + "\n" + hba
+	}
+	if err := c.writeFile("pg_hba.conf", []byte(lines)); err != nil {
 		return err
+	}
+	extra, err := c.writeSSL(opts.SSL)
+	if err != nil {
+		return err
+	}
+	for name, value := range opts.Settings {
+		extra[name] = value
 	}
 	conf, err := os.ReadFile(filepath.Join(c.data(), "postgresql.conf"))
 	if err != nil {
@@ -141,7 +170,7 @@ func (c *Cluster) init(opts Options) error {
 		if c.Port, err = freePort(); err != nil {
 			return err
 		}
-		if err := c.writeFile("odyssey_test.conf", settings(c, opts.Settings)); err != nil {
+		if err := c.writeFile("odyssey_test.conf", settings(c, extra)); err != nil {
 			return err
 		}
 		out, err := c.run("pg_ctl", "-D", c.data(), "-l", c.LogFile(), "-w", "-t", pgctlWait, "start")
@@ -160,6 +189,32 @@ func (c *Cluster) init(opts Options) error {
 		return fmt.Errorf("pgtest: create roles: %w", err)
 	}
 	return nil
+}
+
+// writeSSL writes ssl's files to the data directory, owned by the server's
+// OS user (PostgreSQL refuses a key that others can read), and returns the
+// settings that use them: none when ssl is nil.
+func (c *Cluster) writeSSL(ssl *SSL) (map[string]string, error) {
+	set := map[string]string{}
+	if ssl == nil {
+		return set, nil
+	}
+	if err := c.writeFile("server.crt", ssl.Cert.CertPEM); err != nil {
+		return nil, err
+	}
+	if err := c.writeFile("server.key", ssl.Cert.KeyPEM); err != nil {
+		return nil, err
+	}
+	set["ssl"] = "on"
+	set["ssl_cert_file"] = "server.crt" // relative to the data directory
+	set["ssl_key_file"] = "server.key"
+	if ssl.CA != nil {
+		if err := c.writeFile("root.crt", ssl.CA.CertPEM); err != nil {
+			return nil, err
+		}
+		set["ssl_ca_file"] = "root.crt"
+	}
+	return set, nil
 }
 
 // settings renders odyssey_test.conf: the harness's settings, then extra.

@@ -1,15 +1,19 @@
 // Package backend owns connections to PostgreSQL servers: dialling (TCP or
-// unix socket), the startup exchange, authentication (cleartext, md5,
+// unix socket), TLS (SSLRequest with libpq's sslmode semantics, see
+// Connect), the startup exchange, authentication (cleartext, md5,
 // SCRAM-SHA-256), the ParameterStatus set and BackendKeyData the server
 // reports, small pooler-issued queries (SET, ROLLBACK, DISCARD ALL), and
-// CancelRequest to a server's endpoint.
+// CancelRequest to a server's endpoint, over TLS when the server's
+// connection is encrypted.
 //
 // Lifecycle of a Server:
 //
-//  1. Connect dials, sends the StartupMessage, answers the authentication
-//     request and reads ParameterStatus and BackendKeyData up to the first
-//     ReadyForQuery. Everything is read through Server.R from the first
-//     byte, so no byte the server sends is ever stranded in another buffer.
+//  1. Connect dials, negotiates TLS, sends the StartupMessage, answers the
+//     authentication request and reads ParameterStatus and BackendKeyData
+//     up to the first ReadyForQuery. Everything after the one-byte answer
+//     to SSLRequest is read through Server.R (over the TLS connection when
+//     there is one), so no byte the server sends is ever stranded in
+//     another buffer.
 //     PostgreSQL's errors come back as *pgerr.Error with its SQLSTATE;
 //     network and protocol failures as wrapped errors.
 //  2. While idle in a pool, Alive checks it without blocking, and Exec and

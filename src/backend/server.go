@@ -2,10 +2,12 @@ package backend
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"time"
 
 	"github.com/odyssey-go/odyssey/src/internal/scram"
+	"github.com/odyssey-go/odyssey/src/internal/tlsconf"
 	"github.com/odyssey-go/odyssey/src/internal/wire"
 )
 
@@ -25,6 +27,9 @@ type Options struct {
 	// Params are extra startup parameters (for example application_name).
 	Params         map[string]string
 	ConnectTimeout time.Duration // 0: no timeout besides ctx
+	// TLS is the storage's sslmode and files; nil is disable. It is
+	// ignored for unix sockets, as libpq ignores sslmode there.
+	TLS *tlsconf.Client
 }
 
 // Server is one connection to PostgreSQL after a successful login.
@@ -44,6 +49,9 @@ type Server struct {
 	Created  time.Time
 	Released time.Time // last time it went idle in a pool
 	TxStatus byte      // last ReadyForQuery status: 'I', 'T' or 'E'
+	// TLS describes the connection's encryption in PgBouncer's format,
+	// "TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519"; "" for plaintext.
+	TLS string
 
 	// Params holds the ParameterStatus values the server reported, updated by
 	// whoever reads R.
@@ -58,4 +66,10 @@ type Server struct {
 	Prepared map[string]struct{}
 
 	probe *probe // Alive's cached raw connection
+	// raw is the socket under Conn: Conn itself, or what the *tls.Conn
+	// wraps.
+	raw net.Conn
+	// tlsConfig is what the connection was encrypted with (nil for
+	// plaintext), for Cancel.
+	tlsConfig *tls.Config
 }

@@ -24,7 +24,9 @@ func (s *Server) Close() error {
 		_ = s.Conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 		_, _ = s.Conn.Write(terminate)
 	}
-	err := s.Conn.Close()
+	// The socket, not a *tls.Conn: its Close would send close_notify and
+	// could wait seconds for a peer that does not read.
+	err := s.socket().Close()
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -64,9 +66,10 @@ func (s *Server) Endpoint() string { return s.Network + " " + s.Address }
 // or a shutdown sends before closing, say) or EOF mean it is gone.
 //
 // One non-blocking peek at the socket (recv with MSG_PEEK|MSG_DONTWAIT): it
-// never blocks and starts no goroutine. Connections that are not plain
-// sockets are reported alive unless R has buffered bytes. Only for a server
-// that nobody is reading.
+// never blocks and starts no goroutine. Under TLS the socket below is
+// peeked: a record there (an alert, or the encrypted FATAL) means the same.
+// Connections that are not sockets are reported alive unless R has
+// buffered bytes. Only for a server that nobody is reading.
 func (s *Server) Alive() bool {
 	if s.R.Buffered() > 0 {
 		return false
@@ -74,7 +77,7 @@ func (s *Server) Alive() bool {
 	if s.probe == nil {
 		// Built once per server so that the pool's acquire path does not
 		// allocate: the raw connection and the closure would escape.
-		sc, ok := s.Conn.(syscall.Conn)
+		sc, ok := s.socket().(syscall.Conn)
 		if !ok {
 			return true
 		}
@@ -102,4 +105,12 @@ func (p *probe) check(fd uintptr) bool {
 	n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	p.alive = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
 	return true // never wait for readiness
+}
+
+// socket is the connection under any TLS.
+func (s *Server) socket() net.Conn {
+	if s.raw != nil {
+		return s.raw
+	}
+	return s.Conn
 }

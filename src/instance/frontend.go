@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/odyssey-go/odyssey/src/client"
 	"github.com/odyssey-go/odyssey/src/config"
+	"github.com/odyssey-go/odyssey/src/internal/tlsconf"
 	"github.com/odyssey-go/odyssey/src/internal/wire"
 	"github.com/odyssey-go/odyssey/src/log"
 	"github.com/odyssey-go/odyssey/src/pgerr"
@@ -27,17 +28,17 @@ import (
 func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Listen, cfg *config.Config) {
 	id := i.nextClientID.Add(1)
 	ctx = log.With(ctx, "client", fmt.Sprintf("c%d", id))
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // conn: the *tls.Conn once TLS is up
 
 	if ln.ClientLoginTimeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(ln.ClientLoginTimeout))
 	}
-	r := wire.NewReader(conn, wire.DefaultBufferSize, maxPacket(cfg))
 
-	// 1. Startup: SSL and GSSAPI encryption requests are declined (TLS comes
-	// with the auth issue); a cancel request is forwarded and the socket
-	// closed.
-	st, err := i.startup(ctx, conn, r)
+	// 1. Startup: TLS as the listen block says (SSLRequest or direct),
+	// GSSAPI encryption declined; a cancel request is forwarded and the
+	// socket closed. From here on conn and r are the TLS connection's when
+	// the client uses TLS.
+	conn, r, st, err := i.startup(ctx, conn, ln, cfg)
 	if err != nil {
 		i.refuseClient(ctx, conn, err)
 		return
@@ -62,7 +63,7 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	defer rt.RemoveClient()
 
 	// 3. Authenticate.
-	if err := i.authenticate(ctx, conn, r, rt, st); err != nil {
+	if err := i.authenticate(ctx, conn, r, ln, rt, st); err != nil {
 		i.refuseClient(ctx, conn, err)
 		return
 	}
@@ -129,35 +130,82 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 }
 
 // startup reads startup-phase packets until a StartupMessage or a
-// CancelRequest. It returns nil, nil for a handled cancel request.
-func (i *Instance) startup(ctx context.Context, conn net.Conn, r *wire.Reader) (*client.Startup, error) {
+// CancelRequest, bringing TLS up on the way as the listen block says
+// (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-SSL):
+// an SSLRequest is answered 'S' and followed by the handshake, or 'N'; a
+// TLS handshake as the very first bytes is PostgreSQL 17's direct
+// negotiation, which must also negotiate ALPN "postgresql"; a GSSENCRequest
+// is answered 'N'. It returns the connection and reader the session goes on
+// with, conn or the *tls.Conn over it, also with an error, which is to be
+// reported on that connection. st is nil for a handled cancel request.
+func (i *Instance) startup(ctx context.Context, conn net.Conn, ln *config.Listen, cfg *config.Config) (net.Conn, *wire.Reader, *client.Startup, error) {
+	sec := i.tlsFor(ln)
+	r := wire.NewReader(conn, wire.DefaultBufferSize, maxPacket(cfg))
+	encrypted := false
+	if sec.Enabled() {
+		direct, err := directTLS(conn)
+		if err != nil {
+			return conn, r, nil, err
+		}
+		if direct {
+			tc, err := handshake(ctx, conn, sec)
+			if err != nil {
+				return conn, r, nil, err
+			}
+			conn, encrypted = tc, true
+			r.Reset(tc)
+			if tc.ConnectionState().NegotiatedProtocol != tlsconf.ALPN {
+				// As PostgreSQL 17: ALPN proves that the client meant
+				// to speak PostgreSQL inside this TLS session.
+				return conn, r, nil, pgerr.Fatalf(pgerr.ProtocolViolation,
+					"received direct SSL connection request without ALPN protocol negotiation extension")
+			}
+		}
+	}
 	for {
 		body, err := r.ReadStartup()
 		if err != nil {
 			if errors.Is(err, wire.ErrBadLength) || errors.Is(err, wire.ErrFrameTooLarge) {
-				return nil, pgerr.Fatalf(pgerr.ProtocolViolation, "invalid length of startup packet")
+				return conn, r, nil, pgerr.Fatalf(pgerr.ProtocolViolation, "invalid length of startup packet")
 			}
-			return nil, err
+			return conn, r, nil, err
 		}
 		st, err := client.ParseStartup(body)
 		if err != nil {
-			return nil, err
+			return conn, r, nil, err
 		}
 		switch st.Kind {
 		case client.KindSSL, client.KindGSSENC:
+			if encrypted {
+				return conn, r, nil, pgerr.Fatalf(pgerr.ProtocolViolation, "encryption requested on an encrypted connection")
+			}
 			if r.Buffered() > 0 {
 				// Bytes after an SSLRequest before our answer would be
 				// an attempt to inject plaintext into a TLS session.
-				return nil, pgerr.Fatalf(pgerr.ProtocolViolation, "received unencrypted data after SSL request")
+				return conn, r, nil, pgerr.Fatalf(pgerr.ProtocolViolation, "received unencrypted data after SSL request")
 			}
-			if _, err := conn.Write([]byte{'N'}); err != nil {
-				return nil, err
+			if st.Kind == client.KindGSSENC || !sec.Enabled() {
+				if _, err := conn.Write([]byte{'N'}); err != nil {
+					return conn, r, nil, err
+				}
+				continue
 			}
+			if _, err := conn.Write([]byte{'S'}); err != nil {
+				return conn, r, nil, err
+			}
+			tc, err := handshake(ctx, conn, sec)
+			if err != nil {
+				return conn, r, nil, err
+			}
+			conn, encrypted = tc, true
+			r.Reset(tc) // empty: checked above
 		case client.KindCancel:
+			// Accepted in plaintext whatever the mode, as PostgreSQL
+			// does: libpq before 17 always sends it so.
 			i.forwardCancel(ctx, st.PID, st.Secret)
-			return nil, nil
+			return conn, r, nil, nil
 		default:
-			return st, nil
+			return conn, r, st, checkTLS(sec, conn, encrypted)
 		}
 	}
 }

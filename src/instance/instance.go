@@ -13,7 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/odyssey-go/odyssey/src/auth"
+	"github.com/odyssey-go/odyssey/src/auth/hba"
 	"github.com/odyssey-go/odyssey/src/config"
+	"github.com/odyssey-go/odyssey/src/internal/tlsconf"
 	"github.com/odyssey-go/odyssey/src/log"
 	"github.com/odyssey-go/odyssey/src/pgerr"
 	"github.com/odyssey-go/odyssey/src/relay"
@@ -38,6 +41,16 @@ type Instance struct {
 	nextClientID atomic.Uint64
 	cancelKeys   keyRegistry
 	sessions     sessionRegistry
+
+	auth *auth.Authenticator
+	hba  atomic.Pointer[hba.File] // nil: no hba_file, everyone may try
+
+	// listenTLS is the TLS setup of each listen block, by its position in
+	// the configuration; Reload stores new ones. served maps the blocks
+	// that Start serves to theirs; it is written before the accept loops
+	// start and only read afterwards.
+	listenTLS []*listenTLS
+	served    map[*config.Listen]*listenTLS
 }
 
 // New builds an instance from a validated configuration. Nothing listens
@@ -46,8 +59,27 @@ func New(cfg *config.Config) (*Instance, error) {
 	if cfg == nil {
 		return nil, errors.New("nil config")
 	}
-	i := &Instance{router: route.New(cfg)}
+	hbaFile, err := loadHBA(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := loadListenTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	router, err := route.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	i := &Instance{router: router}
+	for _, s := range sec {
+		h := new(listenTLS)
+		h.Store(s)
+		i.listenTLS = append(i.listenTLS, h)
+	}
 	i.cfg.Store(cfg)
+	i.hba.Store(hbaFile)
+	i.auth = auth.New(auth.NewSecretCache(i.authQueryServer, auth.DefaultSecretTTL), auth.DefaultVerifiers())
 	i.ctx, i.cancel = context.WithCancel(context.Background())
 	i.cancelKeys.keys = map[cancelKey]*relay.Session{}
 	i.sessions.m = map[uint64]*relay.Session{}
@@ -66,6 +98,12 @@ func (i *Instance) Router() *route.Router { return i.router }
 // Start opens every listen block's sockets and starts accepting.
 func (i *Instance) Start() error {
 	cfg := i.cfg.Load()
+	i.served = make(map[*config.Listen]*listenTLS, len(cfg.Listen))
+	for k, ln := range cfg.Listen {
+		if k < len(i.listenTLS) {
+			i.served[ln] = i.listenTLS[k]
+		}
+	}
 	for _, ln := range cfg.Listen {
 		addrs, err := listenAddrs(cfg, ln)
 		if err != nil {
@@ -181,12 +219,31 @@ func refuseFast(conn net.Conn, pe *pgerr.Error) {
 // routes whose rule did not change keep their pools, the others drain.
 // Listen blocks are not re-bound; a change there needs a restart.
 func (i *Instance) Reload(cfg *config.Config) error {
+	hbaFile, err := loadHBA(cfg)
+	if err != nil {
+		return err
+	}
 	old := i.cfg.Load()
+	// Certificates are read first, so that a reload whose files cannot be
+	// read changes nothing. They apply to the listen block in the same
+	// position; a changed number of blocks needs a restart.
+	var sec []*tlsconf.Server
+	if len(cfg.Listen) == len(i.listenTLS) {
+		if sec, err = loadListenTLS(cfg); err != nil {
+			return err
+		}
+	}
 	if !sameListen(old.Listen, cfg.Listen) || old.UnixSocketDir != cfg.UnixSocketDir {
 		log.L.Warn("listen settings changed: restart the pooler to apply them")
 	}
-	i.router.Reload(cfg)
+	if err := i.router.Reload(cfg); err != nil {
+		return err
+	}
+	for k, s := range sec {
+		i.listenTLS[k].Store(s)
+	}
 	i.cfg.Store(cfg)
+	i.hba.Store(hbaFile)
 	if cfg.Workers > 0 {
 		runtime.GOMAXPROCS(cfg.Workers)
 	}
@@ -201,6 +258,8 @@ func sameListen(a, b []*config.Listen) bool {
 	for k := range a {
 		x, y := *a[k], *b[k]
 		x.Range, y.Range = y.Range, x.Range
+		// TLS settings are applied by Reload.
+		x.TLS, x.TLSCertFile, x.TLSKeyFile, x.TLSCAFile, x.TLSProtocols = y.TLS, y.TLSCertFile, y.TLSKeyFile, y.TLSCAFile, y.TLSProtocols
 		if x != y {
 			return false
 		}

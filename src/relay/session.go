@@ -142,7 +142,7 @@ func New(ctx context.Context, conn net.Conn, r *wire.Reader, pool Pool, opts Opt
 		done:     make(chan struct{}, 1),
 		txStatus: 'I',
 		cancel: func(ctx context.Context, srv *backend.Server) error {
-			return backend.Cancel(ctx, srv.Network, srv.Address, srv.PID, srv.Secret)
+			return srv.Cancel(ctx)
 		},
 	}
 	if s.vars == nil {

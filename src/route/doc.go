@@ -24,6 +24,13 @@
 // endpoints by target_session_attrs, and failing over, is not done yet;
 // Pools lists them all.
 //
+// TLS to servers: Open (and Reload) read the TLS files of every storage
+// that encrypts into one tlsconf.Client per storage, which its routes'
+// dial options share. A reload fails, changing nothing, when one cannot be
+// read. A storage whose TLS settings did not change keeps its Client,
+// which adopts the files just read: routes that carry on use them for new
+// server connections.
+//
 // Reload: Router.Reload swaps in a new configuration. For each live route
 // the rule that now matches its (database, user) is found:
 //

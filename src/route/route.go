@@ -2,6 +2,7 @@ package route
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"github.com/odyssey-go/odyssey/src/backend"
 	"github.com/odyssey-go/odyssey/src/config"
 	"github.com/odyssey-go/odyssey/src/internal/scram"
+	"github.com/odyssey-go/odyssey/src/internal/tlsconf"
 	"github.com/odyssey-go/odyssey/src/pgerr"
 	"github.com/odyssey-go/odyssey/src/pool"
 	"github.com/odyssey-go/odyssey/src/relay"
@@ -29,6 +31,11 @@ type Router struct {
 	mu       sync.RWMutex
 	routes   map[routeKey]*Route
 	draining map[*Route]struct{} // obsolete routes, until their pools close
+	// tls holds the TLS setup of each storage that encrypts, by name,
+	// shared by the storage's routes; see Reload.
+	tls map[string]*tlsconf.Client
+	// broken is why New could not load cfg; every Match fails with it.
+	broken error
 }
 
 // routeKey identifies a route: under a `database default` rule each client
@@ -60,53 +67,109 @@ type Route struct {
 	countersMu sync.Mutex
 	counters   relay.Counters
 
-	learned atomic.Pointer[credentials] // from clients' logins, for servers' logins
+	learned atomic.Pointer[Credentials] // from clients' logins, for servers' logins
 }
 
-// credentials are what a client's login taught the route about logging in
-// to PostgreSQL as its user: the cleartext password (kept only with
-// password_passthrough) and SCRAM keys (from a SCRAM exchange against a
-// stored secret, or a cleartext password checked against one).
-type credentials struct {
-	password string
-	scram    *scram.Keys
+// Credentials are what a client's login taught the route about logging in
+// to PostgreSQL as its user.
+type Credentials struct {
+	Password string      // the client's cleartext password; used only with password_passthrough
+	MD5      string      // a stored md5 hash (from auth_query): enough for md5
+	SCRAM    *scram.Keys // from a client that proved a SCRAM secret: SCRAM pass-through
 }
 
 // LearnCredentials records what the latest client login revealed. Servers
 // dialled from then on use it where the rule has no password of its own:
 // see dialCredentials.
-func (rt *Route) LearnCredentials(password string, keys *scram.Keys) {
+func (rt *Route) LearnCredentials(c Credentials) {
 	if !rt.Rule.PasswordPassthrough {
-		password = ""
+		c.Password = ""
 	}
-	if password == "" && keys == nil {
+	if c == (Credentials{}) {
 		return
 	}
-	rt.learned.Store(&credentials{password: password, scram: keys})
+	rt.learned.Store(&c)
 }
 
 // dialCredentials completes o with what clients taught the route:
 // storage_password always wins; with password_passthrough the client's
-// password comes next; a plain rule password next; and SCRAM keys are
-// offered whenever known, for a server that asks for SCRAM when the pooler
-// holds only a secret or an md5 hash.
+// password comes next; then a plain or md5 rule password, then an md5 hash
+// from auth_query. SCRAM keys are offered whenever known, for a server that
+// asks for SCRAM when the pooler holds no password.
 func (rt *Route) dialCredentials(o backend.Options) backend.Options {
 	c := rt.learned.Load()
 	if c == nil || rt.Rule.StoragePassword != "" {
 		return o
 	}
-	if c.password != "" {
-		o.Password = c.password
+	switch {
+	case c.Password != "":
+		o.Password = c.Password
+	case o.Password == "":
+		o.Password = c.MD5
 	}
-	o.SCRAM = c.scram
+	o.SCRAM = c.SCRAM
 	return o
 }
 
-// New returns a router for cfg.
-func New(cfg *config.Config) *Router {
-	r := &Router{routes: map[routeKey]*Route{}, draining: map[*Route]struct{}{}}
+// Open returns a router for cfg, reading the TLS files of its storages.
+func Open(cfg *config.Config) (*Router, error) {
+	tls, err := loadStorageTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{routes: map[routeKey]*Route{}, draining: map[*Route]struct{}{}, tls: tls}
 	r.cfg.Store(cfg)
+	return r, nil
+}
+
+// New is Open for a configuration whose storages' TLS files are known to
+// load. If they do not, every client is refused with FATAL F0000 saying
+// why: a storage that asks for TLS is never reached in plaintext.
+func New(cfg *config.Config) *Router {
+	r, err := Open(cfg)
+	if err != nil {
+		r = &Router{routes: map[routeKey]*Route{}, draining: map[*Route]struct{}{}, broken: err}
+		r.cfg.Store(cfg)
+	}
 	return r
+}
+
+// loadStorageTLS reads the TLS files of cfg's remote storages that
+// encrypt, in name order so that an error always names the same one.
+func loadStorageTLS(cfg *config.Config) (map[string]*tlsconf.Client, error) {
+	names := make([]string, 0, len(cfg.Storages))
+	for name := range cfg.Storages {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := map[string]*tlsconf.Client{}
+	for _, name := range names {
+		s := cfg.Storages[name]
+		if s.Type == "local" || tlsconf.Mode(s.TLS) == tlsconf.Disable || s.TLS == "" {
+			continue
+		}
+		c, err := tlsconf.NewClient(tlsconf.Mode(s.TLS), tlsconf.Files{Cert: s.TLSCertFile, Key: s.TLSKeyFile, CA: s.TLSCAFile})
+		if err != nil {
+			return nil, fmt.Errorf("storage %q: %w", name, err)
+		}
+		out[name] = c
+	}
+	return out, nil
+}
+
+// keepStorageTLS makes next, loaded for cfg, carry on the Clients of old
+// (loaded for prev) whose storage's TLS settings did not change, with the
+// files just read: the routes that a reload keeps then use them for new
+// connections.
+func keepStorageTLS(prev *config.Config, old map[string]*tlsconf.Client, cfg *config.Config, next map[string]*tlsconf.Client) {
+	for name, c := range next {
+		was, a, b := old[name], prev.Storages[name], cfg.Storages[name]
+		if was != nil && a != nil && a.TLS == b.TLS && a.TLSCAFile == b.TLSCAFile &&
+			a.TLSCertFile == b.TLSCertFile && a.TLSKeyFile == b.TLSKeyFile {
+			was.Adopt(c)
+			next[name] = was
+		}
+	}
 }
 
 // Config returns the configuration the router currently matches against.
@@ -136,6 +199,9 @@ func (r *Router) Match(database, user string) (*Route, error) {
 	defer r.mu.Unlock()
 	if r.closed.Load() {
 		return nil, shuttingDown()
+	}
+	if r.broken != nil { // no routes exist, so every Match gets here
+		return nil, pgerr.Fatalf(pgerr.ConfigFileError, "the pooler cannot use its configuration: %v", r.broken)
 	}
 	if r.cfg.Load() != cfg { // reloaded meanwhile: match again
 		cfg = r.cfg.Load()
@@ -167,7 +233,9 @@ func newRoute(r *Router, cfg *config.Config, rule *config.Rule, storage *config.
 	}
 	if storage.Type != "local" {
 		for _, ep := range storage.Endpoints {
-			rt.dial = append(rt.dial, dialOptions(cfg, rule, ep, database, user))
+			o := dialOptions(cfg, rule, ep, database, user)
+			o.TLS = r.tls[storage.Name]
+			rt.dial = append(rt.dial, o)
 		}
 	}
 	return rt
@@ -269,14 +337,21 @@ func poolOptions(rt *Route, o backend.Options) pool.Options {
 }
 
 // Reload switches to cfg (already validated). See the package
-// documentation for what happens to each route.
-func (r *Router) Reload(cfg *config.Config) {
+// documentation for what happens to each route. It fails, changing
+// nothing, when a storage's TLS files cannot be read.
+func (r *Router) Reload(cfg *config.Config) error {
+	tls, err := loadStorageTLS(cfg)
+	if err != nil {
+		return err
+	}
 	r.mu.Lock()
 	if r.closed.Load() {
 		r.mu.Unlock()
-		return
+		return nil
 	}
 	old := r.cfg.Load()
+	keepStorageTLS(old, r.tls, cfg, tls)
+	r.tls, r.broken = tls, nil
 	r.cfg.Store(cfg)
 	routes := r.routes
 	r.routes = make(map[routeKey]*Route, len(routes))
@@ -315,6 +390,7 @@ func (r *Router) Reload(cfg *config.Config) {
 	for _, p := range closing {
 		p.Close()
 	}
+	return nil
 }
 
 type difference int

@@ -124,4 +124,3 @@ func (s *Server) Final(clientFinal []byte) (serverFinal, clientKey []byte, err e
 func (s *Server) authMessage(clientFinalWithoutProof []byte) string {
 	return string(s.clientFirstBare) + "," + string(s.serverFirst) + "," + string(clientFinalWithoutProof)
 }
-
