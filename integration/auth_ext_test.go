@@ -1,0 +1,181 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/odyssey-go/odyssey/integration/ldaptest"
+	"github.com/odyssey-go/odyssey/src/auth"
+)
+
+// TestLDAP logs clients in through a real slapd, in both of PostgreSQL's
+// LDAP modes, over StartTLS and ldaps with the test's CA.
+func TestLDAP(t *testing.T) {
+	ctx := testCtx(t)
+	dir, err := ldaptest.Start(ldaptest.Options{TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dir.Stop() })
+	serverRole(t, "ldapsrv")
+	// alice also exists in PostgreSQL with her directory password, for
+	// password_passthrough.
+	adminExec(t, fmt.Sprintf("DROP ROLE IF EXISTS alice; CREATE ROLE alice LOGIN PASSWORD '%s'; GRANT CONNECT ON DATABASE postgres TO alice", ldaptest.Alice.Password))
+	captureLogs(t, ldaptest.Alice.Password, ldaptest.AdminPassword, ldaptest.FilterChars.Password)
+
+	p := startPoolerHCL(t, fmt.Sprintf(`
+listen {
+  host = "127.0.0.1"
+  port = 0
+}
+storage "postgres" {
+  type = "remote"
+  host = "{{pg_host}}"
+  port = {{pg_port}}
+}
+ldap_endpoint "search" {
+  ldapserver          = %[1]q
+  ldapport            = %[2]d
+  ldaptls             = true
+  tls_ca_file         = %[3]q
+  ldapbasedn          = %[4]q
+  ldapbinddn          = %[5]q
+  ldapbindpasswd      = %[6]q
+  ldapsearchattribute = "uid"
+}
+ldap_endpoint "simple" {
+  ldapserver  = %[1]q
+  ldapport    = %[7]d
+  ldapscheme  = "ldaps"
+  tls_ca_file = %[3]q
+  ldapprefix  = "uid="
+  ldapsuffix  = %[8]q
+}
+database "search" {
+  user default {
+    authentication     = "clear_text"
+    ldap_endpoint_name = "search"
+    storage            = "postgres"
+    storage_db         = "postgres"
+    storage_user       = "ldapsrv"
+    storage_password   = "ldapsrv_pw"
+  }
+}
+database "simple" {
+  user default {
+    authentication     = "clear_text"
+    ldap_endpoint_name = "simple"
+    storage            = "postgres"
+    storage_db         = "postgres"
+    storage_user       = "ldapsrv"
+    storage_password   = "ldapsrv_pw"
+  }
+}
+database "postgres" {
+  user default {
+    authentication       = "clear_text"
+    ldap_endpoint_name   = "search"
+    password_passthrough = true
+    storage              = "postgres"
+  }
+}`, dir.Host, dir.Port, dir.CAFile, dir.BaseDN, dir.AdminDN, dir.AdminPassword, dir.LDAPSPort, ","+ldaptest.PeopleDN))
+
+	for _, db := range []string{"search", "simple"} {
+		t.Run(db, func(t *testing.T) {
+			for _, u := range []ldaptest.User{ldaptest.Alice, ldaptest.FilterChars, ldaptest.DNChars} {
+				if got, err := loginAs(ctx, p, u.UID, u.Password, db); err != nil || got != "ldapsrv" {
+					t.Errorf("%s: %q %v", u.UID, got, err)
+				}
+			}
+			for _, bad := range []struct{ user, pw string }{
+				{ldaptest.Alice.UID, "wrong"}, {"nobody", "x"}, {"al*", ldaptest.Alice.Password},
+				{"*", ldaptest.Alice.Password}, {ldaptest.Alice.UID, ""},
+			} {
+				_, err := loginAs(ctx, p, bad.user, bad.pw, db)
+				wantCode(t, fmt.Sprintf("%s/%q", bad.user, bad.pw), err, "28000")
+				if bad.pw != "" && !strings.Contains(err.Error(), "LDAP authentication failed") {
+					t.Errorf("%s: %v, want PostgreSQL's LDAP message", bad.user, err)
+				}
+			}
+		})
+	}
+	t.Run("two entries match", func(t *testing.T) {
+		_, err := loginAs(ctx, p, ldaptest.Twin1.UID, ldaptest.Twin1.Password, "search")
+		wantCode(t, "ambiguous user", err, "28000")
+	})
+	t.Run("password_passthrough", func(t *testing.T) {
+		if got, err := loginAs(ctx, p, "alice", ldaptest.Alice.Password, "postgres"); err != nil || got != "alice" {
+			t.Errorf("alice through to PostgreSQL: %q %v", got, err)
+		}
+	})
+	t.Run("psql", func(t *testing.T) {
+		cmd := exec.CommandContext(ctx, pgBin("psql"), "-X", "-A", "-t", "-w", "-h", p.host, "-p", p.port, "-U", "alice", "-d", "search", "-c", "SELECT current_user")
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+ldaptest.Alice.Password, "PGSSLMODE=disable")
+		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "ldapsrv" {
+			t.Errorf("psql: %v\n%s", err, out)
+		}
+	})
+	t.Run("directory down", func(t *testing.T) {
+		if err := dir.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loginAs(ctx, p, ldaptest.Alice.UID, ldaptest.Alice.Password, "search")
+		wantCode(t, "directory down", err, "28000")
+	})
+}
+
+// TestPAM logs clients in through Linux-PAM with a private service
+// directory and pam_matrix (Debian's libpam-wrapper) as the module.
+func TestPAM(t *testing.T) {
+	ctx := testCtx(t)
+	matrix, err := filepath.Glob("/usr/lib/*/pam_wrapper/pam_matrix.so")
+	if err != nil || len(matrix) == 0 {
+		t.Fatalf("pam_matrix.so not found (Debian package libpam-wrapper; run scripts/deps.sh)")
+	}
+	dir := t.TempDir()
+	passdb := filepath.Join(dir, "passdb")
+	if err := os.WriteFile(passdb, []byte("pamuser:pam-secret:odyssey-it\nother:other-secret:another-service\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := matrix[0] + " passdb=" + passdb
+	if err := os.WriteFile(filepath.Join(dir, "odyssey-it"), []byte("auth required "+m+"\naccount required "+m+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(auth.PAMServiceDirEnv, dir)
+	serverRole(t, "pamsrv")
+	captureLogs(t, "pam-secret")
+	p := startPoolerHCL(t, `
+listen {
+  host = "127.0.0.1"
+  port = 0
+}
+storage "postgres" {
+  type = "remote"
+  host = "{{pg_host}}"
+  port = {{pg_port}}
+}
+database default {
+  user default {
+    authentication   = "clear_text"
+    auth_pam_service = "odyssey-it"
+    storage          = "postgres"
+    storage_db       = "postgres"
+    storage_user     = "pamsrv"
+    storage_password = "pamsrv_pw"
+  }
+}`)
+	if got, err := loginAs(ctx, p, "pamuser", "pam-secret", "postgres"); err != nil || got != "pamsrv" {
+		t.Fatalf("pamuser: %q %v", got, err)
+	}
+	for _, bad := range []struct{ user, pw string }{{"pamuser", "wrong"}, {"nobody", "x"}, {"other", "other-secret"}} {
+		_, err := loginAs(ctx, p, bad.user, bad.pw, "postgres")
+		wantCode(t, bad.user, err, "28000")
+		if !strings.Contains(err.Error(), "PAM authentication failed") {
+			t.Errorf("%s: %v", bad.user, err)
+		}
+	}
+}
