@@ -5,11 +5,13 @@
 #             (src/ under the race detector), integration tests
 # make fuzz   each Fuzz* target for FUZZTIME (default 30s)
 # make lint   gofmt and go vet
+# make bench  pooler vs PgBouncer vs PostgreSQL under pgbench; writes
+#             .bench/results.md (BENCH_QUICK=1: one short round)
 # make clean  remove bin/ and .run/ (the throwaway PostgreSQL's data)
 GO ?= go
 export GO
 
-.PHONY: build run test deps lint fuzz clean
+.PHONY: build run test deps lint fuzz clean bench
 
 build:
 	$(GO) build -o bin/odyssey ./src/cmd/odyssey
@@ -27,6 +29,10 @@ test:
 
 fuzz:
 	scripts/fuzz.sh
+
+# scripts/bench.sh runs deps and build first; see scripts/bench/main.go.
+bench:
+	scripts/bench.sh
 
 lint:
 	@out=$$(gofmt -l .) || exit 1; \

@@ -39,6 +39,7 @@ need @postgresql        id -u postgres                      # the OS user Postgr
 need slapd              test -x /usr/sbin/slapadd           # LDAP auth tests: integration/ldaptest runs slapd, slapadd
 need ldap-utils         command -v ldapsearch               # ldapsearch/ldapwhoami, to look into a test directory by hand
 need libpam-wrapper     have_glob '/usr/lib/*/pam_wrapper/pam_matrix.so'  # PAM auth tests (pam_matrix)
+need pgbouncer          test -x /usr/sbin/pgbouncer         # make bench compares against it
 
 if ((${#missing[@]} == 0)); then
 	exit 0

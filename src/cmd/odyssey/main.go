@@ -8,12 +8,20 @@
 // down gracefully (clients finish their transactions, up to
 // graceful_shutdown_timeout), SIGINT shuts down at once, SIGUSR1 reopens the
 // log file.
+//
+// ODYSSEY_PPROF=host:port serves Go's profiles (net/http/pprof, under
+// /debug/pprof/) on that address; `make bench` uses it with BENCH_PROFILE=1.
+// Profiles expose memory contents: it is off unless set, and belongs on a
+// loopback address.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -71,6 +79,14 @@ func run() int {
 		defer os.Remove(cfg.PidFile)
 	}
 
+	if addr := os.Getenv("ODYSSEY_PPROF"); addr != "" {
+		if err := servePprof(addr); err != nil {
+			log.L.WithError(err).Error("ODYSSEY_PPROF")
+			return 1
+		}
+		log.L.WithField("addr", addr).Info("serving pprof (ODYSSEY_PPROF)")
+	}
+
 	inst, err := instance.New(cfg)
 	if err == nil {
 		err = inst.Start()
@@ -117,4 +133,22 @@ func run() int {
 		}
 	}
 	return 0
+}
+
+// servePprof serves the net/http/pprof handlers on addr until the process
+// exits. It uses a mux of its own: importing net/http/pprof also registers
+// them on http.DefaultServeMux, which must therefore never be served.
+func servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() { _ = http.Serve(ln, mux) }() // lives as long as the process
+	return nil
 }
