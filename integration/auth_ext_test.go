@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/odyssey-go/odyssey/integration/ldaptest"
+	"github.com/odyssey-go/odyssey/integration/testcert"
 	"github.com/odyssey-go/odyssey/src/auth"
 )
 
@@ -177,5 +179,80 @@ database default {
 		if !strings.Contains(err.Error(), "PAM authentication failed") {
 			t.Errorf("%s: %v", bad.user, err)
 		}
+	}
+}
+
+// TestCertAuth: authentication = "cert" and listen tls = "verify_full"
+// accept a client certificate whose CN is the user (or listed in
+// auth_common_name) and refuse others with 28000.
+func TestCertAuth(t *testing.T) {
+	ctx := testCtx(t)
+	f := newTLSFiles(t)
+	mallory, err := f.ca.Client("mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mallory.Write(f.dir, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	serverRole(t, "certsrv")
+	for _, listenTLS := range []string{"allow", "verify_full"} {
+		t.Run(listenTLS, func(t *testing.T) {
+			p := startPoolerHCL(t, fmt.Sprintf(`
+listen {
+  host          = "127.0.0.1"
+  port          = 0
+  tls           = %q
+  tls_cert_file = %q
+  tls_key_file  = %q
+  tls_ca_file   = %q
+}
+storage "postgres" {
+  type = "remote"
+  host = "{{pg_host}}"
+  port = {{pg_port}}
+}
+database "postgres" {
+  user default {
+    authentication   = "cert"
+    storage          = "postgres"
+    storage_user     = "certsrv"
+    storage_password = "certsrv_pw"
+  }
+  user "deploy" {
+    authentication   = "cert"
+    auth_common_name = ["mallory"]
+    storage          = "postgres"
+    storage_user     = "certsrv"
+    storage_password = "certsrv_pw"
+  }
+}`, listenTLS, f.server.CertFile, f.server.KeyFile, f.caFile))
+			connect := func(user string, cert *testcert.Pair, sslmode string) error {
+				dsn := fmt.Sprintf("postgres://%s@%s/postgres?sslmode=%s&sslrootcert=%s&connect_timeout=15", user, p.addr, sslmode, f.caFile)
+				if cert != nil {
+					dsn += "&sslcert=" + cert.CertFile + "&sslkey=" + cert.KeyFile
+				}
+				c, err := pgconn.Connect(ctx, dsn)
+				if err == nil {
+					_, err = simple(ctx, c, "SELECT 1")
+					closeQuietly(c)
+				}
+				return err
+			}
+			if err := connect(superUser, f.client, "verify-full"); err != nil {
+				t.Errorf("CN = user: %v", err)
+			}
+			if err := connect("deploy", mallory, "verify-full"); err != nil {
+				t.Errorf("CN listed in auth_common_name: %v", err)
+			}
+			err := connect(superUser, mallory, "verify-full")
+			wantCode(t, "CN of another user", err, "28000")
+			if listenTLS == "allow" {
+				err = connect(superUser, nil, "require")
+				wantCode(t, "no certificate", err, "28000")
+				err = connect(superUser, nil, "disable")
+				wantCode(t, "no TLS", err, "28000")
+			}
+		})
 	}
 }
