@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/odyssey-go/odyssey/src/internal/scram"
@@ -49,6 +50,9 @@ type Server struct {
 	Created  time.Time
 	Released time.Time // last time it went idle in a pool
 	TxStatus byte      // last ReadyForQuery status: 'I', 'T' or 'E'
+	// Client is the id of the client the server is attached to, 0 when
+	// none: set by the relay, read by the console (SHOW SERVERS' link).
+	Client atomic.Uint64
 	// TLS describes the connection's encryption in PgBouncer's format,
 	// "TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519"; "" for plaintext.
 	TLS string
