@@ -67,8 +67,9 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 		i.refuseClient(ctx, conn, err)
 		return
 	}
+	rec := &clientRecord{id: id, conn: conn, st: st, rt: rt, connected: time.Now(), tls: tlsDescription(conn)}
 	if rt.Storage != nil && rt.Storage.Type == "local" {
-		i.refuseClient(ctx, conn, pgerr.Fatalf(pgerr.FeatureNotSupported, "the admin console is not available yet"))
+		i.serveConsole(ctx, rec, r, cfg)
 		return
 	}
 	if st.Replication != "" && st.Replication != "false" && st.Replication != "0" && st.Replication != "off" {
@@ -110,7 +111,8 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	}
 
 	// 5. Relay until the client leaves.
-	i.sessions.add(id, sess)
+	rec.sess = sess
+	i.sessions.add(rec)
 	if i.shuttingDown() {
 		sess.Terminate(pgerr.Fatalf(pgerr.AdminShutdown, "terminating connection due to administrator command"))
 	}
@@ -240,6 +242,7 @@ func (i *Instance) refuseClient(ctx context.Context, conn net.Conn, err error) {
 		c.Severity = "FATAL"
 		pe = &c
 	}
+	i.errs.add(pe.Code)
 	log.G(ctx).WithField("sqlstate", pe.Code).Info(pe.Message)
 	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = conn.Write(pe.AppendFrame(nil))

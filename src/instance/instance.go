@@ -13,15 +13,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/odyssey-go/odyssey/console"
 	"github.com/odyssey-go/odyssey/src/auth"
 	"github.com/odyssey-go/odyssey/src/auth/hba"
 	"github.com/odyssey-go/odyssey/src/config"
 	"github.com/odyssey-go/odyssey/src/internal/tlsconf"
 	"github.com/odyssey-go/odyssey/src/log"
 	"github.com/odyssey-go/odyssey/src/pgerr"
-	"github.com/odyssey-go/odyssey/src/relay"
 	"github.com/odyssey-go/odyssey/src/route"
 )
+
+// Version names the pooler in --version, SHOW VERSION and the log.
+const Version = "Odyssey-Go 0.1.0"
 
 // Instance is a running pooler: its listeners, router and client sessions.
 type Instance struct {
@@ -41,6 +44,14 @@ type Instance struct {
 	nextClientID atomic.Uint64
 	cancelKeys   keyRegistry
 	sessions     sessionRegistry
+
+	errs errorCounts   // refused logins by SQLSTATE, for SHOW ERRORS
+	done chan struct{} // closed by Close
+	once sync.Once
+
+	// OnReload, when set, runs with a newly loaded configuration before
+	// ReloadFile applies it (the binary reconfigures logging there).
+	OnReload func(*config.Config)
 
 	auth *auth.Authenticator
 	hba  atomic.Pointer[hba.File] // nil: no hba_file, everyone may try
@@ -81,8 +92,9 @@ func New(cfg *config.Config) (*Instance, error) {
 	i.hba.Store(hbaFile)
 	i.auth = auth.New(auth.NewSecretCache(i.authQueryServer, auth.DefaultSecretTTL), auth.DefaultVerifiers())
 	i.ctx, i.cancel = context.WithCancel(context.Background())
-	i.cancelKeys.keys = map[cancelKey]*relay.Session{}
-	i.sessions.m = map[uint64]*relay.Session{}
+	i.done = make(chan struct{})
+	i.cancelKeys.keys = map[cancelKey]canceler{}
+	i.sessions.m = map[uint64]*clientRecord{}
 	if cfg.Workers > 0 {
 		runtime.GOMAXPROCS(cfg.Workers)
 	}
@@ -273,7 +285,7 @@ func sameListen(a, b []*config.Listen) bool {
 func (i *Instance) Shutdown(ctx context.Context) error {
 	i.stopAccepting()
 	pe := pgerr.Fatalf(pgerr.AdminShutdown, "terminating connection due to administrator command")
-	i.sessions.each(func(s *relay.Session) { s.Terminate(pe) })
+	i.sessions.each(func(c *clientRecord) { c.terminate(pe) })
 	done := make(chan struct{})
 	go func() {
 		i.clients.Wait()
@@ -305,63 +317,66 @@ func (i *Instance) stopAccepting() {
 func (i *Instance) Close() {
 	i.stopAccepting()
 	i.cancel()
-	i.sessions.each(func(s *relay.Session) { s.Close() })
+	i.sessions.each(func(c *clientRecord) { c.close() })
 	i.clients.Wait()
 	i.router.Close()
+	i.once.Do(func() { close(i.done) })
 }
 
-// keyRegistry maps pooler-issued cancel keys to sessions.
-type keyRegistry struct {
-	mu   sync.Mutex
-	keys map[cancelKey]*relay.Session
-	next uint32
-}
-
-// add issues a key. pid is the server's process id in session mode (so that
-// pg_terminate_backend and pg_cancel_backend on the id a driver reports hit
-// the right backend) and 0 otherwise, when the pooler picks one that fits a
-// positive int4.
-func (r *keyRegistry) add(pid uint32, s *relay.Session) cancelKey {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for {
-		k := cancelKey{pid: pid, secret: randomUint32()}
-		if pid == 0 {
-			r.next++
-			if r.next >= 1<<31-1 || r.next == 0 {
-				r.next = 1
-			}
-			k.pid = r.next
-		}
-		if _, dup := r.keys[k]; !dup {
-			r.keys[k] = s
-			return k
+// relaying reports whether any client other than a console's is logged in.
+func (i *Instance) relaying() bool {
+	for _, c := range i.sessions.list() {
+		if c.sess != nil {
+			return true
 		}
 	}
+	return false
 }
 
-func (r *keyRegistry) remove(k cancelKey) {
-	r.mu.Lock()
-	delete(r.keys, k)
-	r.mu.Unlock()
+// Done is closed once Close has finished, also when the console's
+// SHUTDOWN called it.
+func (i *Instance) Done() <-chan struct{} { return i.done }
+
+// ReloadFile reads the configuration file again and applies it (SIGHUP,
+// the console's RELOAD). A file that does not load changes nothing and the
+// error, with file:line:col, says why.
+func (i *Instance) ReloadFile() error {
+	path := i.Config().Path
+	if path == "" {
+		return errors.New("the configuration was not read from a file")
+	}
+	next, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if i.OnReload != nil {
+		i.OnReload(next)
+	}
+	return i.Reload(next)
 }
 
-func (r *keyRegistry) lookup(pid, secret uint32) *relay.Session {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.keys[cancelKey{pid, secret}]
-}
-
-// sessionRegistry lists logged-in sessions, for shutdown and the console.
-type sessionRegistry struct {
-	mu sync.Mutex
-	m  map[uint64]*relay.Session
-}
-
-func (r *sessionRegistry) add(id uint64, s *relay.Session) {
-	r.mu.Lock()
-	r.m[id] = s
-	r.mu.Unlock()
+// shutdownFromConsole carries out the console's SHUTDOWN: at once, once
+// every server is released (WAIT_FOR_SERVERS: a pause of everything), or
+// once every client but the consoles' has left (WAIT_FOR_CLIENTS). New
+// clients are refused from the start.
+func (i *Instance) shutdownFromConsole(mode console.ShutdownMode) {
+	log.L.WithField("mode", mode.String()).Info("SHUTDOWN from the console")
+	i.stopAccepting()
+	switch mode {
+	case console.ShutdownWaitForServers:
+		if err := i.pauseAll(); err != nil {
+			log.L.WithError(err).Warn("SHUTDOWN WAIT_FOR_SERVERS")
+		}
+	case console.ShutdownWaitForClients:
+		for i.relaying() {
+			select {
+			case <-i.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	i.Close()
 }
 
 // shuttingDown reports whether Shutdown or Close has begun.
@@ -369,22 +384,4 @@ func (i *Instance) shuttingDown() bool {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.closing
-}
-
-func (r *sessionRegistry) remove(id uint64) {
-	r.mu.Lock()
-	delete(r.m, id)
-	r.mu.Unlock()
-}
-
-func (r *sessionRegistry) each(f func(*relay.Session)) {
-	r.mu.Lock()
-	list := make([]*relay.Session, 0, len(r.m))
-	for _, s := range r.m {
-		list = append(list, s)
-	}
-	r.mu.Unlock()
-	for _, s := range list {
-		f(s)
-	}
 }

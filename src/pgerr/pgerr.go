@@ -32,7 +32,39 @@ const (
 	UndefinedObject            = "42704"
 	InvalidTransactionState    = "25000"
 	InvalidAuthorizationMethod = "28000"
+	CantChangeRuntimeParam     = "55P02"
 )
+
+// conditions are PostgreSQL's condition names of the codes above
+// (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+var conditions = map[string]string{
+	ProtocolViolation:         "protocol_violation",
+	ConnectionFailure:         "connection_failure",
+	ConnectionUnableToConnect: "sqlclient_unable_to_establish_sqlconnection",
+	InvalidAuthSpec:           "invalid_authorization_specification",
+	InvalidPassword:           "invalid_password",
+	InvalidCatalogName:        "invalid_catalog_name",
+	TooManyConnections:        "too_many_connections",
+	AdminShutdown:             "admin_shutdown",
+	QueryCanceled:             "query_canceled",
+	FeatureNotSupported:       "feature_not_supported",
+	InsufficientPrivilege:     "insufficient_privilege",
+	SyntaxError:               "syntax_error",
+	ConfigFileError:           "config_file_error",
+	InternalError:             "internal_error",
+	ObjectNotInPrerequisite:   "object_not_in_prerequisite_state",
+	IdleInTransactionTimeout:  "idle_in_transaction_session_timeout",
+	IdleSessionTimeout:        "idle_session_timeout",
+	InvalidParameterValue:     "invalid_parameter_value",
+	ActiveSQLTransaction:      "active_sql_transaction",
+	CannotConnectNow:          "cannot_connect_now",
+	UndefinedObject:           "undefined_object",
+	InvalidTransactionState:   "invalid_transaction_state",
+	CantChangeRuntimeParam:    "cant_change_runtime_param",
+}
+
+// Condition is PostgreSQL's name for a SQLSTATE the pooler uses, or "".
+func Condition(code string) string { return conditions[code] }
 
 // Error is an error the pooler reports to a client.
 type Error struct {

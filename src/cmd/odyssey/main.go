@@ -32,8 +32,8 @@ import (
 	"github.com/odyssey-go/odyssey/src/log"
 )
 
-// Version is reported by --version and, later, SHOW VERSION.
-const Version = "Odyssey-Go 0.1.0"
+// Version is reported by --version and SHOW VERSION.
+const Version = instance.Version
 
 func main() { os.Exit(run()) }
 
@@ -97,21 +97,25 @@ func run() int {
 	}
 	log.L.WithField("version", Version).Info("started")
 
+	inst.OnReload = func(next *config.Config) {
+		if _, err := log.Configure(next.LogFormat, next.LogLevel, next.LogFile); err != nil {
+			log.L.WithError(err).Error("reload logging")
+		}
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
-	for sig := range sigs {
+	for {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-inst.Done():
+			log.L.Info("shut down from the console")
+			return 0
+		}
 		switch sig {
 		case syscall.SIGHUP:
-			next, err := config.Load(path)
-			if err != nil {
+			if err := inst.ReloadFile(); err != nil {
 				log.L.WithField("config", path).Errorf("reload failed, keeping the running configuration:\n%v", err)
-				continue
-			}
-			if _, err := log.Configure(next.LogFormat, next.LogLevel, next.LogFile); err != nil {
-				log.L.WithError(err).Error("reload logging")
-			}
-			if err := inst.Reload(next); err != nil {
-				log.L.WithError(err).Error("reload")
 			}
 		case syscall.SIGUSR1:
 			if err := logOut.Reopen(); err != nil {
@@ -132,7 +136,6 @@ func run() int {
 			return 0
 		}
 	}
-	return 0
 }
 
 // servePprof serves the net/http/pprof handlers on addr until the process

@@ -44,6 +44,10 @@ func NewReader(r io.Reader, size, maxLen int) *Reader {
 // Reset discards buffered data and switches the reader to r.
 func (r *Reader) Reset(src io.Reader) { r.br.Reset(src) }
 
+// Read reads raw bytes, buffered ones first: for code that takes the
+// stream over from frame reading (the admin console parses its own).
+func (r *Reader) Read(p []byte) (int, error) { return r.br.Read(p) }
+
 // SetMaxLen changes the body length limit.
 func (r *Reader) SetMaxLen(n int) { r.max = n }
 
