@@ -25,6 +25,20 @@
 //     MinSize (min_pool_size). Idle expiry never goes below MinSize, so warm
 //     servers are not closed and redialled in a loop.
 //
+// Control, for the admin console (control.go), with PgBouncer's semantics
+// (https://www.pgbouncer.org/usage.html):
+//
+//   - Pause (PAUSE) closes idle servers, closes servers as they are
+//     released, queues every Acquire without pool_timeout running out, and
+//     waits until no server is left; Resume lets the queue go on.
+//   - Reconnect (RECONNECT) marks every server close_needed: idle ones
+//     close now, the others when released. WaitClose (WAIT_CLOSE) waits
+//     until none is left.
+//   - Kill (KILL) closes every server at once, in use or not, and pauses.
+//   - Servers lists every server the pool owns (SHOW SERVERS) from a
+//     registry that changes only when a dial succeeds or a server closes,
+//     so Acquire and Release of an idle server stay allocation-free.
+//
 // Concurrency: a Pool is safe for concurrent use. Its mutex guards only the
 // bookkeeping; dialling, closing and the liveness probe happen outside it,
 // so one slow PostgreSQL never stalls clients that find an idle server.

@@ -24,6 +24,10 @@ type Options struct {
 	// Dial opens and logs in a new server. Its errors reach the caller of
 	// Acquire unchanged.
 	Dial func(ctx context.Context) (*backend.Server, error)
+	// Paused makes New start the pool paused, for a database paused
+	// before its pool was made. Only New reads it: later, Pause and
+	// Resume say whether the pool is paused, and SetOptions ignores it.
+	Paused bool
 }
 
 // ErrClosed is returned by Acquire once Close has been called, including to
@@ -39,6 +43,7 @@ type Stats struct {
 	MaxWait    time.Duration // how long the oldest waiting client has waited (maxwait)
 	Acquired   uint64        // servers handed to clients so far (server_assignment_count)
 	WaitTime   time.Duration // total time clients spent waiting (total_wait_time)
+	Opened     uint64        // servers dialled successfully so far (Odyssey's tcp_connections)
 }
 
 // maintenanceEvery is how often the background goroutine looks at idle
@@ -58,8 +63,26 @@ type Pool struct {
 	waiters    queue
 	closed     bool
 
+	// servers holds every server the pool owns, idle or handed out, and
+	// whether it is to be closed when released (close_needed, after
+	// Reconnect or Kill). It changes only when a dial succeeds and when a
+	// server is closed, so taking and giving back an idle server never
+	// touches it; Release looks a server up only while closeNeeded > 0.
+	servers     map[*backend.Server]bool
+	closeNeeded int    // servers marked in servers
+	gen         uint64 // bumped by Reconnect and Kill: dials started before come out close_needed
+	paused      bool
+	resumed     chan struct{} // closed by Resume; nil while not paused
+	retired     bool          // Retire: every server counts as close_needed
+	// changed is closed, and set to nil, at the next change of what Pause
+	// and WaitClose wait for: slots freed, servers forgotten, a Resume.
+	// nil while nobody waits, so the paths that free slots do not
+	// allocate for it.
+	changed chan struct{}
+
 	acquired  atomic.Uint64
 	waitNanos atomic.Int64
+	opened    atomic.Uint64
 	runs      atomic.Uint64 // maintenance passes, for tests
 
 	ctx    context.Context // ends at Close; bounds background dials
@@ -75,9 +98,13 @@ func New(opts Options) *Pool {
 		panic("pool: Options.Dial is nil")
 	}
 	p := &Pool{
-		opts: opts,
-		kick: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		opts:    opts,
+		servers: map[*backend.Server]bool{},
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	if opts.Paused {
+		p.pauseLocked() // nobody else has p yet
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	go p.maintain()
@@ -87,17 +114,25 @@ func New(opts Options) *Pool {
 // Acquire returns a server for the caller's exclusive use until Release or
 // Discard. An idle server is preferred; below Size a new one is dialled;
 // otherwise the caller waits in arrival order, up to Timeout (then an ERROR
-// with SQLSTATE 53300) or until ctx ends. Dial errors are returned as the
-// dialler made them.
+// with SQLSTATE 53300) or until ctx ends. While the pool is paused every
+// caller waits, and Timeout does not run out (see Pause). Dial errors are
+// returned as the dialler made them.
 func (p *Pool) Acquire(ctx context.Context) (*backend.Server, error) {
 	p.mu.Lock()
-	for {
+	for !p.paused {
 		if p.closed {
 			p.mu.Unlock()
 			return nil, ErrClosed
 		}
 		n := len(p.idle)
 		if n == 0 {
+			if p.opts.Size == 0 || p.total < p.opts.Size {
+				p.total++
+				p.connecting++
+				dial, gen := p.opts.Dial, p.gen
+				p.mu.Unlock()
+				return p.dial(ctx, dial, gen)
+			}
 			break
 		}
 		srv := p.idle[n-1]
@@ -111,15 +146,12 @@ func (p *Pool) Acquire(ctx context.Context) (*backend.Server, error) {
 		}
 		_ = srv.Close()
 		p.mu.Lock()
-		p.total--
-		p.wake() // someone may have queued meanwhile; they come first
+		p.forgetLocked(srv)
+		p.freeLocked(1) // someone may have queued meanwhile; they come first
 	}
-	if p.opts.Size == 0 || p.total < p.opts.Size {
-		p.total++
-		p.connecting++
-		dial := p.opts.Dial
+	if p.closed {
 		p.mu.Unlock()
-		return p.dial(ctx, dial)
+		return nil, ErrClosed
 	}
 	w := &waiter{ch: make(chan grant, 1), since: time.Now()}
 	p.waiters.push(w)
@@ -141,11 +173,12 @@ func (p *Pool) Acquire(ctx context.Context) (*backend.Server, error) {
 	}
 	p.mu.Lock()
 	if g.srv != nil {
+		p.forgetLocked(g.srv)
 		p.connecting++
 	}
-	dial := p.opts.Dial
+	dial, gen := p.opts.Dial, p.gen
 	p.mu.Unlock()
-	return p.dial(ctx, dial)
+	return p.dial(ctx, dial, gen)
 }
 
 // stale reports whether an idle server must be closed instead of reused.
@@ -163,8 +196,8 @@ func (p *Pool) stale(srv *backend.Server) bool {
 
 // dial fills a slot the caller reserved (total and connecting counted) for
 // a client.
-func (p *Pool) dial(ctx context.Context, dial func(context.Context) (*backend.Server, error)) (*backend.Server, error) {
-	srv, err := p.connect(ctx, dial)
+func (p *Pool) dial(ctx context.Context, dial func(context.Context) (*backend.Server, error), gen uint64) (*backend.Server, error) {
+	srv, err := p.connect(ctx, dial, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -173,8 +206,10 @@ func (p *Pool) dial(ctx context.Context, dial func(context.Context) (*backend.Se
 }
 
 // connect dials into a reserved slot, giving the slot back on failure or
-// when the pool closed meanwhile.
-func (p *Pool) connect(ctx context.Context, dial func(context.Context) (*backend.Server, error)) (*backend.Server, error) {
+// when the pool closed meanwhile. gen is p.gen when the slot was reserved:
+// a server whose dial began before a Reconnect or Kill comes out
+// close_needed.
+func (p *Pool) connect(ctx context.Context, dial func(context.Context) (*backend.Server, error), gen uint64) (*backend.Server, error) {
 	srv, err := dial(ctx)
 	if err == nil && srv == nil {
 		err = errors.New("pool: Dial returned no server and no error")
@@ -182,40 +217,66 @@ func (p *Pool) connect(ctx context.Context, dial func(context.Context) (*backend
 	p.mu.Lock()
 	p.connecting--
 	if err != nil {
-		p.total--
-		p.wake()
+		p.freeLocked(1)
 		p.mu.Unlock()
 		return nil, err
 	}
 	if p.closed {
-		p.total--
 		p.mu.Unlock()
 		_ = srv.Close()
+		p.mu.Lock()
+		p.freeLocked(1)
+		p.mu.Unlock()
 		return nil, ErrClosed
 	}
+	stale := gen != p.gen
+	p.servers[srv] = stale
+	if stale {
+		p.closeNeeded++
+	}
 	p.mu.Unlock()
+	p.opened.Add(1)
 	return srv, nil
 }
 
-// wait blocks until w is granted a server or a slot, or gives up.
+// wait blocks until w is granted a server or a slot, or gives up. A
+// timeout that runs out while the pool is paused is put off: the client
+// waits for Resume and then gets the whole timeout again.
 func (p *Pool) wait(ctx context.Context, w *waiter, timeout time.Duration) (grant, error) {
 	defer func() { p.waitNanos.Add(int64(time.Since(w.since))) }()
 	var expired <-chan time.Time
+	var t *time.Timer
 	if timeout > 0 {
-		t := time.NewTimer(timeout)
+		t = time.NewTimer(timeout)
 		defer t.Stop()
 		expired = t.C
 	}
-	select {
-	case g := <-w.ch:
-		if g.err == nil && ctx.Err() != nil {
-			// Both ready at once: the client is leaving anyway.
-			p.giveBack(g)
-			return grant{}, fmt.Errorf("wait for a server: %w", context.Cause(ctx))
+	var resumed <-chan struct{} // set while a run-out timeout waits for Resume
+wait:
+	for {
+		select {
+		case g := <-w.ch:
+			if g.err == nil && ctx.Err() != nil {
+				// Both ready at once: the client is leaving anyway.
+				p.giveBack(g)
+				return grant{}, fmt.Errorf("wait for a server: %w", context.Cause(ctx))
+			}
+			return g, g.err
+		case <-expired:
+			p.mu.Lock()
+			resumed = p.resumed // nil unless paused
+			p.mu.Unlock()
+			if resumed == nil {
+				break wait
+			}
+			expired = nil
+		case <-resumed:
+			resumed = nil
+			t.Reset(timeout)
+			expired = t.C
+		case <-ctx.Done():
+			break wait
 		}
-		return g, g.err
-	case <-expired:
-	case <-ctx.Done():
 	}
 	p.mu.Lock()
 	if w.queued {
@@ -247,16 +308,23 @@ func (p *Pool) giveBack(g grant) {
 		return
 	}
 	p.mu.Lock()
-	p.total--
 	p.connecting--
-	p.wake()
+	p.freeLocked(1)
 	p.mu.Unlock()
 }
 
+// freeLocked gives back n slots: waiters may dial into them, and Pause
+// may be done. Called with p.mu held.
+func (p *Pool) freeLocked(n int) {
+	p.total -= n
+	p.wake()
+	p.notifyLocked()
+}
+
 // wake gives free slots to waiters, first come first served; each dials
-// for itself. Called with p.mu held.
+// for itself. None while paused. Called with p.mu held.
 func (p *Pool) wake() {
-	for !p.closed && p.waiters.n > 0 && (p.opts.Size == 0 || p.total < p.opts.Size) {
+	for !p.closed && !p.paused && p.waiters.n > 0 && (p.opts.Size == 0 || p.total < p.opts.Size) {
 		w := p.waiters.pop()
 		p.total++
 		p.connecting++
@@ -267,14 +335,16 @@ func (p *Pool) wake() {
 // Release gives back a clean server: ReadyForQuery 'I' was the last thing it
 // said and nothing is outstanding. It goes to the first waiter, or becomes
 // the most recently used idle server. It is closed instead when the pool is
-// closed, the server is older than Lifetime, or the pool is over Size after
-// SetOptions made it smaller.
+// closed or paused, the server is older than Lifetime or close_needed
+// (Reconnect, Kill), or the pool is over Size after SetOptions made it
+// smaller.
 func (p *Pool) Release(srv *backend.Server) {
 	now := time.Now()
-	srv.Released = now
 	p.mu.Lock()
-	if p.closed || (p.opts.Size > 0 && p.total > p.opts.Size) ||
-		(p.opts.Lifetime > 0 && now.Sub(srv.Created) > p.opts.Lifetime) {
+	srv.Released = now // under p.mu: Servers reads it
+	if p.closed || p.paused || (p.opts.Size > 0 && p.total > p.opts.Size) ||
+		(p.opts.Lifetime > 0 && now.Sub(srv.Created) > p.opts.Lifetime) ||
+		(p.closeNeeded > 0 && p.servers[srv]) {
 		p.mu.Unlock()
 		p.closeServers(srv)
 		return
@@ -304,9 +374,23 @@ func (p *Pool) closeServers(srvs ...*backend.Server) {
 		_ = s.Close()
 	}
 	p.mu.Lock()
-	p.total -= len(srvs)
-	p.wake()
+	for _, s := range srvs {
+		p.forgetLocked(s)
+	}
+	p.freeLocked(len(srvs))
 	p.mu.Unlock()
+}
+
+// forgetLocked drops a closed server from the registry. Called with p.mu
+// held.
+func (p *Pool) forgetLocked(srv *backend.Server) {
+	if need, ok := p.servers[srv]; ok {
+		delete(p.servers, srv)
+		if need {
+			p.closeNeeded--
+			p.notifyLocked()
+		}
+	}
 }
 
 // Options returns the pool's current options.
@@ -356,6 +440,7 @@ func (p *Pool) Stats() Stats {
 	p.mu.Unlock()
 	st.Acquired = p.acquired.Load()
 	st.WaitTime = time.Duration(p.waitNanos.Load())
+	st.Opened = p.opened.Load()
 	return st
 }
 
@@ -462,20 +547,21 @@ func (p *Pool) expire() {
 	p.closeServers(drop...)
 }
 
-// fill dials servers one by one until MinSize are open (never above Size).
-// New servers go to waiting clients first, like released ones.
+// fill dials servers one by one until MinSize are open (never above Size),
+// unless the pool is paused. New servers go to waiting clients first, like
+// released ones.
 func (p *Pool) fill() error {
 	for {
 		p.mu.Lock()
-		if p.closed || p.total >= p.opts.MinSize || (p.opts.Size > 0 && p.total >= p.opts.Size) {
+		if p.closed || p.paused || p.total >= p.opts.MinSize || (p.opts.Size > 0 && p.total >= p.opts.Size) {
 			p.mu.Unlock()
 			return nil
 		}
 		p.total++
 		p.connecting++
-		dial := p.opts.Dial
+		dial, gen := p.opts.Dial, p.gen
 		p.mu.Unlock()
-		srv, err := p.connect(p.ctx, dial)
+		srv, err := p.connect(p.ctx, dial, gen)
 		if err != nil {
 			return err
 		}
