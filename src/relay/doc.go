@@ -36,6 +36,15 @@
 // once it reports ReadyForQuery 'I' with nothing outstanding. Anything else,
 // or no answer within cleanupTimeout, closes the server.
 //
+// # Traffic figures and client state
+//
+// Each session counts its route's figures (queries, transactions, bytes,
+// times, parses, binds; stats.go has the exact meanings) in a batch of its
+// own and flushes it to Options.Stats at most once per transaction, never
+// per message. Info reports the client's state for SHOW CLIENTS from a few
+// atomics, and backend.Server.Client names the client a server is linked
+// to (attached, or pinned between transactions).
+//
 // # Session settings
 //
 // A client's settings (startup parameters and what it SETs) are replayed on

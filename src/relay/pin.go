@@ -72,9 +72,9 @@ func (s *Session) takePinned() (*backend.Server, error) {
 	}
 	if !srv.Alive() {
 		s.mu.Lock()
-		s.pinned = nil
+		s.setPinnedLocked(nil)
 		s.mu.Unlock()
-		s.pool.Discard(srv)
+		s.discard(srv)
 		return nil, pgerr.Fatalf(pgerr.ConnectionFailure, "server connection lost (it held this session's LISTEN, locks, temporary tables or prepared statements)")
 	}
 	return srv, nil

@@ -123,6 +123,7 @@ func (s *Session) writePrepared(srv *backend.Server, typ byte, n int) (handled b
 		parse := make([]byte, 0, len(sn)+1+len(rest))
 		parse = append(append(append(parse, sn...), 0), rest...)
 		s.stmts[string(name)] = &preparedStmt{serverName: sn, parse: parse}
+		s.notePrepared()
 		if n <= peek {
 			_ = s.cr.Discard(n)
 		}
@@ -166,6 +167,7 @@ func (s *Session) writePrepared(srv *backend.Server, typ byte, n int) (handled b
 		newName := st.serverName
 		if typ == 'C' {
 			delete(s.stmts, string(name))
+			s.notePrepared()
 			newName = noopStatement
 		} else {
 			s.mu.Lock()
@@ -173,6 +175,7 @@ func (s *Session) writePrepared(srv *backend.Server, typ byte, n int) (handled b
 			if !has {
 				s.expect('P', st.serverName)
 				srv.Prepared[st.serverName] = struct{}{}
+				s.batch.ServerParses++
 			}
 			s.mu.Unlock()
 			if !has {

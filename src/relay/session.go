@@ -15,6 +15,7 @@ import (
 	"github.com/odyssey-go/odyssey/src/internal/wire"
 	"github.com/odyssey-go/odyssey/src/log"
 	"github.com/odyssey-go/odyssey/src/pgerr"
+	"github.com/odyssey-go/odyssey/src/stats"
 	"github.com/sirupsen/logrus"
 )
 
@@ -60,17 +61,12 @@ type Options struct {
 	// working across servers (pool_reserve_prepared_statement); only in
 	// transaction and statement modes. See prepared.go.
 	PreparedStatements bool
-}
-
-// Counters are the traffic figures of one session, added to route statistics
-// by the caller. They are written by the session's goroutines and must be
-// read through Session.Counters.
-type Counters struct {
-	Queries     uint64 // ReadyForQuery received
-	Xacts       uint64 // releases in transaction/statement mode, plus logins in session mode
-	BytesIn     uint64 // from the client
-	BytesOut    uint64 // to the client
-	Assignments uint64 // servers acquired
+	// Stats receives the session's traffic figures, once per transaction
+	// (stats.go); nil keeps them for Session.Counters.
+	Stats *stats.Counters
+	// ClientID is the client's id, set in backend.Server.Client while a
+	// server is linked to it.
+	ClientID uint64
 }
 
 // Session relays one client. Create it with New, optionally Login, then Run.
@@ -122,7 +118,18 @@ type Session struct {
 	qhead          int
 	stop           *pgerr.Error // set by Terminate: end the session when idle
 	idleSince      time.Time    // when armIdle last ran
-	counters       Counters
+
+	// Traffic figures (stats.go), guarded by mu: what has not been flushed
+	// to opts.Stats, what Counters reports without it, and when the request
+	// being answered and the current transaction reached a server (zero:
+	// none).
+	batch      stats.Batch
+	unreported stats.Snapshot
+	flushing   stats.Batch // being flushed by the server goroutine; its own
+	reqStart   time.Time
+	xactStart  time.Time
+	// info is what Info reads without mu.
+	info info
 }
 
 // New returns a Session for a client connection whose startup is done. r and
@@ -144,7 +151,9 @@ func New(ctx context.Context, conn net.Conn, r *wire.Reader, pool Pool, opts Opt
 		cancel: func(ctx context.Context, srv *backend.Server) error {
 			return srv.Cancel(ctx)
 		},
+		batch: stats.NewBatch(opts.Stats),
 	}
+	s.info.connected = time.Now()
 	if s.vars == nil {
 		s.vars = map[string]string{}
 	}
@@ -159,13 +168,6 @@ func New(ctx context.Context, conn net.Conn, r *wire.Reader, pool Pool, opts Opt
 // Writer is the buffered writer to the client. It may be used by the caller
 // only before Run and after Run returns.
 func (s *Session) Writer() *bufio.Writer { return s.cw }
-
-// Counters returns a snapshot of the session's traffic figures.
-func (s *Session) Counters() Counters {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counters
-}
 
 // Close closes the client connection; Run then cleans up and returns.
 func (s *Session) Close() { _ = s.conn.Close() }
@@ -183,7 +185,7 @@ func (s *Session) TxStatus() byte {
 // other modes it goes straight back to the pool. Errors are *pgerr.Error,
 // FATAL, ready to send.
 func (s *Session) Login() (params map[string]string, pid uint32, err error) {
-	if err := s.attach(false); err != nil {
+	if _, err := s.attach(false); err != nil {
 		return nil, 0, s.loginError(err)
 	}
 	s.mu.Lock()
@@ -197,9 +199,9 @@ func (s *Session) Login() (params map[string]string, pid uint32, err error) {
 		return params, srv.PID, nil
 	}
 	s.mu.Lock()
-	s.server = nil
+	s.setServerLocked(nil)
 	s.mu.Unlock()
-	s.pool.Release(srv)
+	s.release(srv)
 	return params, 0, nil
 }
 
@@ -214,6 +216,7 @@ func (s *Session) Run() error {
 	}
 	err := s.serveClient()
 	s.finish()
+	s.flushStats()
 	if isClosed(err) {
 		return nil
 	}
@@ -357,22 +360,26 @@ func (s *Session) forward(typ byte, n int) error {
 	if typ == 'Q' || typ == 'P' {
 		kind = s.peekClassify(typ, n)
 	}
+	var attached time.Time // when a server came, if one had to
 	s.mu.Lock()
 	if s.server == nil {
 		s.mu.Unlock()
-		if err := s.attach(true); err != nil {
+		var err error
+		if attached, err = s.attach(true); err != nil {
 			return s.refuse(typ, n, err)
 		}
 		s.mu.Lock()
 	}
 	srv := s.server
+	s.requestLocked(attached)
 	s.varsDirty = s.varsDirty || kind.settings
 	s.stateDirty = s.stateDirty || kind.state
 	if kind.statements && s.prep {
 		s.preparedDirty = true
 		clear(s.stmts) // DISCARD ALL / DEALLOCATE ALL; a single DEALLOCATE is rare
+		s.notePrepared()
 	}
-	s.counters.BytesIn += uint64(n) + 5
+	s.batch.Received += uint64(n) + 5
 	switch typ {
 	case 'Q':
 		s.expectReady()
@@ -389,6 +396,13 @@ func (s *Session) forward(typ byte, n int) error {
 	case 'E':
 		s.inBatch = true
 		s.syncsSinceExec = 0
+	case 'P':
+		s.inBatch = true
+		s.batch.ClientParses++
+		s.batch.ServerParses++
+	case 'B':
+		s.inBatch = true
+		s.batch.Binds++
 	case 'd', 'c', 'f':
 		if !s.clientCopy {
 			// The Syncs sent after the Execute that started this COPY
@@ -401,8 +415,8 @@ func (s *Session) forward(typ byte, n int) error {
 			s.clientCopy = false
 		}
 	default:
-		// Parse, Bind, Describe, Close, Execute, Flush, and anything
-		// PostgreSQL would reject: all wait for a Sync.
+		// Describe, Close, Flush, and anything PostgreSQL would reject:
+		// all wait for a Sync.
 		s.inBatch = true
 	}
 	// The server may answer, and the server goroutine release it, while
@@ -533,35 +547,44 @@ func (s *Session) loginError(err error) *pgerr.Error {
 }
 
 // attach acquires a server, makes its settings the client's, and makes it
-// the session's server. It runs on the client goroutine.
-func (s *Session) attach(start bool) error {
+// the session's server. It runs on the client goroutine. It returns when
+// the pool handed the server over, zero when the client was pinned to it.
+func (s *Session) attach(start bool) (time.Time, error) {
 	if s.running {
 		<-s.done
 		s.running = false
 	}
 	srv, err := s.takePinned()
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
+	var came time.Time
+	var wait time.Duration
 	if srv == nil {
-		srv, err = s.pool.Acquire(s.ctx)
+		srv, came, wait, err = s.acquire()
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 	if err := applySettings(s.ctx, srv, s.vars); err != nil {
-		if _, ok := pgerr.As(err); ok && srv.TxStatus == 'I' {
-			s.pool.Release(srv)
+		s.mu.Lock()
+		pinned := s.pinned == srv // holds session state: never for another client
+		s.mu.Unlock()
+		s.unpin(srv)
+		if _, ok := pgerr.As(err); ok && srv.TxStatus == 'I' && !pinned {
+			s.release(srv)
 		} else {
-			s.pool.Discard(srv)
+			s.discard(srv)
 		}
-		return err
+		return time.Time{}, err
 	}
+	srv.Client.Store(s.opts.ClientID)
 	s.mu.Lock()
-	s.server = srv
+	s.setServerLocked(srv)
 	s.pending, s.inBatch, s.copyIn, s.clientCopy, s.syncsSinceExec = 0, false, false, false, 0
 	s.txStatus = 'I'
-	s.counters.Assignments++
+	s.reqStart, s.xactStart = time.Time{}, time.Time{}
+	s.batch.Assigned(wait)
 	s.mu.Unlock()
 	if l := log.G(s.ctx); l.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		l.WithField("server", srv.ID).Debug("attached")
@@ -569,7 +592,7 @@ func (s *Session) attach(start bool) error {
 	if start {
 		s.startServer(srv)
 	}
-	return nil
+	return came, nil
 }
 
 func (s *Session) startServer(srv *backend.Server) {
@@ -614,18 +637,18 @@ func (s *Session) finish() {
 	// A pinned server not attached right now is idle and ours to reset.
 	s.mu.Lock()
 	pinned := s.pinned
-	s.pinned = nil
+	s.setPinnedLocked(nil)
 	s.mu.Unlock()
 	if pinned != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
 		if err := pinned.Exec(ctx, "DISCARD ALL"); err != nil {
-			s.pool.Discard(pinned)
+			s.discard(pinned)
 			return
 		}
 		clear(pinned.Vars)
 		clear(pinned.Prepared)
-		s.pool.Release(pinned)
+		s.release(pinned)
 	}
 }
 
@@ -652,12 +675,12 @@ func (s *Session) serveServer(srv *backend.Server) {
 	clean := s.relayServer(srv)
 	s.mu.Lock()
 	if s.server == srv {
-		s.server = nil
+		s.setServerLocked(nil)
 	}
 	s.mu.Unlock()
 	if !clean {
 		s.unpin(srv)
-		s.pool.Discard(srv)
+		s.discard(srv)
 		return
 	}
 	// Let any cancel request to this server land before another client
@@ -671,19 +694,21 @@ func (s *Session) serveServer(srv *backend.Server) {
 	if srv.R.Buffered() > 0 {
 		log.G(s.ctx).WithField("server", srv.ID).Warn("server sent data after ReadyForQuery; closing it")
 		s.unpin(srv)
-		s.pool.Discard(srv)
+		s.discard(srv)
 		return
 	}
 	if keep {
-		return // pinned: the session gets it back on its next attach
+		// Pinned: the session gets it back on its next attach, and it
+		// stays linked to this client meanwhile.
+		return
 	}
-	s.pool.Release(srv)
+	s.release(srv)
 }
 
 func (s *Session) unpin(srv *backend.Server) {
 	s.mu.Lock()
 	if s.pinned == srv {
-		s.pinned = nil
+		s.setPinnedLocked(nil)
 	}
 	s.mu.Unlock()
 }
@@ -692,10 +717,10 @@ func (s *Session) unpin(srv *backend.Server) {
 func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 	var cleanupBy time.Time // set once the client has gone
 	rollbackSent := false
-	var out uint64 // bytes to the client not yet added to the counters
+	var out uint64 // bytes to the client not yet added to the batch
 	defer func() {
 		s.mu.Lock()
-		s.counters.BytesOut += out
+		s.batch.Sent += out
 		s.mu.Unlock()
 	}()
 	for {
@@ -727,12 +752,12 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 			}
 			status := body[0]
 			srv.TxStatus = status
+			now := time.Now()
 			s.mu.Lock()
 			if s.pending > 0 {
 				s.pending--
 			}
 			s.txStatus = status
-			s.counters.Queries++
 			if s.prep {
 				s.readyForQueryExpected()
 			}
@@ -741,17 +766,25 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 			release := idle && status == 'I' && s.opts.Mode != SessionMode && !gone
 			violation := idle && status != 'I' && s.opts.Mode == StatementMode && !gone
 			if release {
-				s.server = nil
+				s.setServerLocked(nil)
 				for s.writing {
 					s.written.Wait()
 				}
 			}
-			if idle && status == 'I' {
-				s.counters.Xacts++
+			flush := false
+			if !gone {
+				s.batch.Sent += out + uint64(n) + 5
+				s.readyLocked(now, status)
+				// Once per transaction, and once per pipeline of them.
+				if flush = idle && s.batch.Xacts > 0; flush {
+					s.takeBatchLocked(&s.flushing)
+				}
 			}
-			s.counters.BytesOut += out + uint64(n) + 5
 			out = 0
 			s.mu.Unlock()
+			if flush {
+				s.flushing.Flush() // before the client sees the answer
+			}
 			if violation {
 				// Do not let the client see 'T': statement mode cannot keep
 				// a server across statements.
@@ -891,9 +924,9 @@ func (s *Session) afterTransaction(srv *backend.Server) bool {
 		}
 		s.mu.Lock()
 		if held {
-			s.pinned = srv
+			s.setPinnedLocked(srv)
 		} else if s.pinned == srv {
-			s.pinned = nil
+			s.setPinnedLocked(nil)
 		}
 		s.mu.Unlock()
 	}

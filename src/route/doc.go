@@ -44,6 +44,25 @@
 //     clients carry on with it, new clients get a new route, and its pools
 //     close when its last client leaves.
 //
+// Console control (control.go), by the database name clients ask for, with
+// PgBouncer's semantics (https://www.pgbouncer.org/usage.html):
+//
+//   - Pause and Kill pause db, or with "" every database but the console's
+//     (the "pause of all"); the two kinds of pause are separate, and Resume
+//     ends one kind at a time, as PgBouncer's RESUME does. A paused route's
+//     pools are paused, and so are pools and routes made later for the
+//     database (pool.Options.Paused).
+//   - Disable makes Match refuse the database with FATAL 57P03.
+//   - Reconnect and WaitClose act on the pools made so far, of current
+//     routes and of obsolete ones still draining; the servers of an
+//     obsolete route count as close_needed (pool.Retire).
+//   - The state is kept by name in the Router, so a reload keeps it.
+//   - Errors say what PgBouncer's console says and carry a SQLSTATE; their
+//     kinds (ErrNoDatabase, ...) work with errors.Is.
+//
+// Views: Routes lists the routes, Route.ExistingPools their pools without
+// making any, and pool.Pool's Stats and Servers what each pool holds.
+//
 // Concurrency: Router and Route are safe for concurrent use. A Route's Rule,
 // Storage, Database, User and ID never change after it is made.
 package route

@@ -19,7 +19,7 @@ import (
 	"github.com/odyssey-go/odyssey/src/internal/tlsconf"
 	"github.com/odyssey-go/odyssey/src/pgerr"
 	"github.com/odyssey-go/odyssey/src/pool"
-	"github.com/odyssey-go/odyssey/src/relay"
+	"github.com/odyssey-go/odyssey/src/stats"
 )
 
 // Router matches clients to routes.
@@ -36,6 +36,17 @@ type Router struct {
 	tls map[string]*tlsconf.Client
 	// broken is why New could not load cfg; every Match fails with it.
 	broken error
+
+	// ctl serializes the console's control verbs (control.go) so that the
+	// pause state of the router, its routes and their pools changes as
+	// one. Taken before mu, and never held while a verb waits.
+	ctl sync.Mutex
+	// The console's state by database name, guarded by mu: PAUSE or KILL
+	// without a database (pausedAll), PAUSE db or KILL db (paused), and
+	// DISABLE db (disabled). Reloads keep it.
+	pausedAll bool
+	paused    map[string]bool
+	disabled  map[string]bool
 }
 
 // routeKey identifies a route: under a `database default` rule each client
@@ -63,9 +74,9 @@ type Route struct {
 	poolsClosed bool
 	obsolete    bool
 	successor   *Route // set when a reload moved this route's pools and clients on
+	paused      bool   // its database is paused: so are its pools, present and future
 
-	countersMu sync.Mutex
-	counters   relay.Counters
+	counters stats.Counters // traffic figures, written by the route's sessions
 
 	learned atomic.Pointer[Credentials] // from clients' logins, for servers' logins
 }
@@ -184,6 +195,10 @@ func (r *Router) Match(database, user string) (*Route, error) {
 		return nil, shuttingDown()
 	}
 	r.mu.RLock()
+	if r.disabled[database] {
+		r.mu.RUnlock()
+		return nil, disabledDatabase(database)
+	}
 	cfg := r.cfg.Load()
 	rule := match(cfg.Rules, database, user)
 	rt := r.routes[routeKey{rule, database, user}]
@@ -222,6 +237,7 @@ func (r *Router) Match(database, user string) (*Route, error) {
 	return rt, nil
 }
 
+// newRoute is called with r.mu held.
 func newRoute(r *Router, cfg *config.Config, rule *config.Rule, storage *config.Storage, database, user string) *Route {
 	rt := &Route{
 		Rule:     rule,
@@ -230,6 +246,7 @@ func newRoute(r *Router, cfg *config.Config, rule *config.Rule, storage *config.
 		User:     user,
 		ID:       database + "." + user,
 		router:   r,
+		paused:   storage.Type != "local" && r.pausedLocked(database),
 	}
 	if storage.Type != "local" {
 		for _, ep := range storage.Endpoints {
@@ -442,12 +459,16 @@ func (rt *Route) handOff(next *Route) {
 }
 
 // retire marks rt obsolete and returns its pools to close now if it has no
-// clients; otherwise the last RemoveClient closes them.
+// clients; otherwise the last RemoveClient closes them, and until then
+// their servers count as close_needed (pool.Retire).
 func (rt *Route) retire() []*pool.Pool {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.obsolete = true
 	if rt.clients.Load() > 0 {
+		for _, p := range rt.pools {
+			p.Retire()
+		}
 		return nil
 	}
 	return rt.closePoolsLocked()
@@ -553,12 +574,28 @@ func (rt *Route) poolsLocked() []*pool.Pool {
 			opts.Dial = func(ctx context.Context) (*backend.Server, error) {
 				return backend.Connect(ctx, rt.dialCredentials(o))
 			}
+			opts.Paused = rt.paused
 			rt.pools[i] = pool.New(opts)
+			if rt.obsolete {
+				rt.pools[i].Retire()
+			}
 			if rt.poolsClosed {
 				rt.pools[i].Close()
 			}
 		}
 	}
+	return rt.pools
+}
+
+// ExistingPools returns the pools made so far (see Pools), without making
+// any: for views such as SHOW POOLS. The slice must not be modified.
+func (rt *Route) ExistingPools() []*pool.Pool {
+	rt.mu.Lock()
+	if next := rt.successor; next != nil {
+		rt.mu.Unlock()
+		return next.ExistingPools()
+	}
+	defer rt.mu.Unlock()
 	return rt.pools
 }
 
@@ -632,20 +669,11 @@ func (rt *Route) Clients() int {
 	return int(rt.clients.Load())
 }
 
-// AddCounters adds a finished session's figures to the route's.
-func (rt *Route) AddCounters(c relay.Counters) {
-	rt.countersMu.Lock()
-	rt.counters.Queries += c.Queries
-	rt.counters.Xacts += c.Xacts
-	rt.counters.BytesIn += c.BytesIn
-	rt.counters.BytesOut += c.BytesOut
-	rt.counters.Assignments += c.Assignments
-	rt.countersMu.Unlock()
-}
+// AddCounters adds figures gathered elsewhere to the route's: a session's
+// that ran without relay.Options.Stats (relay.Session.Counters), or a
+// retired route's.
+func (rt *Route) AddCounters(c stats.Snapshot) { rt.counters.Add(c) }
 
-// Counters returns the figures of the route's finished sessions.
-func (rt *Route) Counters() relay.Counters {
-	rt.countersMu.Lock()
-	defer rt.countersMu.Unlock()
-	return rt.counters
-}
+// Counters are the route's traffic figures: give them to its sessions as
+// relay.Options.Stats, read them with Snapshot or AddTo.
+func (rt *Route) Counters() *stats.Counters { return &rt.counters }
