@@ -49,6 +49,17 @@ database "console" {
   }
 }
 
+# The same console under PgBouncer's name, for pgbouncer_exporter and the
+# scripts written for PgBouncer.
+database "pgbouncer" {
+  user default {
+    authentication = "none"
+    role           = "stat"
+    storage        = "local"
+    pool           = "session"
+  }
+}
+
 # Every other database and user (`default` matches any name): transaction
 # pooling with at most 20 server connections per (database, user). The
 # client's database and user name are used at the server, and the throwaway

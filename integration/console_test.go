@@ -117,25 +117,31 @@ func consoleConn(t *testing.T, p *pooler, user, password, db string) *pgconn.PgC
 // and the column names in order.
 func show(t *testing.T, c *pgconn.PgConn, cmd string) ([]map[string]string, []string) {
 	t.Helper()
-	res, err := c.Exec(testCtx(t), cmd).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", cmd, err)
-	}
-	if len(res) == 0 {
-		return nil, nil
-	}
-	r := res[len(res)-1]
+	// Not ReadAll: its Result has FieldDescriptions only when there are
+	// rows, and an empty SHOW's columns count too.
+	mrr := c.Exec(testCtx(t), cmd)
 	var cols []string
-	for _, f := range r.FieldDescriptions {
-		cols = append(cols, f.Name)
-	}
 	var rows []map[string]string
-	for _, row := range r.Rows {
-		m := map[string]string{}
-		for k, v := range row {
-			m[cols[k]] = string(v)
+	for mrr.NextResult() {
+		rr := mrr.ResultReader()
+		cols, rows = nil, nil
+		for _, f := range rr.FieldDescriptions() {
+			cols = append(cols, f.Name)
 		}
-		rows = append(rows, m)
+		for rr.NextRow() {
+			m := map[string]string{}
+			for k, v := range rr.Values() {
+				m[cols[k]] = string(v)
+			}
+			rows = append(rows, m)
+		}
+		if _, err := rr.Close(); err != nil {
+			_ = mrr.Close()
+			t.Fatalf("%s: %v", cmd, err)
+		}
+	}
+	if err := mrr.Close(); err != nil {
+		t.Fatalf("%s: %v", cmd, err)
 	}
 	return rows, cols
 }

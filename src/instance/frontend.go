@@ -84,7 +84,9 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 
 	// 4. Login: a server with the client's settings tells us the
 	// ParameterStatus set; in session mode it stays attached.
-	sess := relay.New(ctx, conn, r, rt.Pool(), relayOptions(rt.Rule), vars)
+	opts := relayOptions(rt.Rule)
+	opts.Stats, opts.ClientID = rt.Counters(), id
+	sess := relay.New(ctx, conn, r, rt.Pool(), opts, vars)
 	params, pid, err := sess.Login()
 	if err != nil {
 		i.refuseClient(ctx, conn, err)
@@ -118,7 +120,6 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	}
 	err = sess.Run()
 	i.sessions.remove(id)
-	rt.AddCounters(sess.Counters())
 	if pe, ok := pgerr.As(err); ok {
 		_, _ = w.Write(pe.AppendFrame(nil))
 		_ = w.Flush()

@@ -45,9 +45,11 @@ type Instance struct {
 	cancelKeys   keyRegistry
 	sessions     sessionRegistry
 
-	errs errorCounts   // refused logins by SQLSTATE, for SHOW ERRORS
-	done chan struct{} // closed by Close
-	once sync.Once
+	errs      errorCounts   // refused logins by SQLSTATE, for SHOW ERRORS
+	stats     statsKeeper   // per-database averages over stats_interval
+	suspended atomic.Bool   // the console's SUSPEND is in force
+	done      chan struct{} // closed by Close
+	once      sync.Once
 
 	// OnReload, when set, runs with a newly loaded configuration before
 	// ReloadFile applies it (the binary reconfigures logging there).
@@ -136,6 +138,7 @@ func (i *Instance) Start() error {
 			go i.accept(l, ln)
 		}
 	}
+	go i.statsLoop()
 	return nil
 }
 

@@ -130,7 +130,10 @@ func (s *source) KillClient(id int64) error {
 	return nil
 }
 
+// Shutdown stops accepting before it answers, so that no client gets in
+// after the console said yes; the rest happens after the answer.
 func (s *source) Shutdown(mode console.ShutdownMode) error {
+	s.i.stopAccepting()
 	go s.i.shutdownFromConsole(mode)
 	return nil
 }

@@ -2,7 +2,6 @@ package instance
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sort"
 	"strconv"
@@ -10,29 +9,94 @@ import (
 	"github.com/odyssey-go/odyssey/console"
 	"github.com/odyssey-go/odyssey/src/config"
 	"github.com/odyssey-go/odyssey/src/pool"
+	"github.com/odyssey-go/odyssey/src/relay"
 	"github.com/odyssey-go/odyssey/src/route"
 )
 
-// TEMPORARY: filled in once route/pool controls and relay statistics land.
-var errNotYet = errors.New("not available yet")
+func (i *Instance) pauseAll() error { return i.router.Pause(i.ctx, "") }
 
-func (i *Instance) pauseAll() error { return errNotYet }
-
-func (s *source) State() console.State { return console.State{} }
-func (s *source) PoolsExtended() ([]console.Pool, console.Percentiles) {
-	return s.Pools(), console.Percentiles{}
+func (s *source) State() console.State {
+	return console.State{Paused: s.i.router.PausedAll(), Suspended: s.i.suspended.Load()}
 }
-func (s *source) Servers() []console.Conn                         { return nil }
-func (s *source) Stats() []console.Stats                          { return nil }
+
+// PreparedStatements is empty: a server's statement set belongs to the
+// session attached to it and cannot be read safely from here yet.
 func (s *source) PreparedStatements() []console.PreparedStatement { return nil }
-func (s *source) Pause(ctx context.Context, db string) error      { return errNotYet }
-func (s *source) Resume(db string) error                          { return errNotYet }
-func (s *source) Disable(db string) error                         { return errNotYet }
-func (s *source) Enable(db string) error                          { return errNotYet }
-func (s *source) Reconnect(db string) error                       { return errNotYet }
-func (s *source) Kill(db string) error                            { return errNotYet }
-func (s *source) Suspend(ctx context.Context) error               { return errNotYet }
-func (s *source) WaitClose(ctx context.Context, db string) error  { return errNotYet }
+
+func (s *source) Pause(ctx context.Context, db string) error { return s.i.router.Pause(ctx, db) }
+func (s *source) Resume(db string) error {
+	if db == "" && s.i.suspended.Swap(false) {
+		return s.i.router.Resume("")
+	}
+	return s.i.router.Resume(db)
+}
+func (s *source) Disable(db string) error   { return s.i.router.Disable(db) }
+func (s *source) Enable(db string) error    { return s.i.router.Enable(db) }
+func (s *source) Reconnect(db string) error { return s.i.router.Reconnect(db) }
+func (s *source) WaitClose(ctx context.Context, db string) error {
+	return s.i.router.WaitClose(ctx, db)
+}
+
+// Kill closes db's servers and pauses it (the router), and drops its
+// clients (the instance's part).
+func (s *source) Kill(db string) error {
+	if err := s.i.router.Kill(db); err != nil {
+		return err
+	}
+	for _, c := range s.i.sessions.list() {
+		if c.sess != nil && (db == "" || c.rt.Database == db) {
+			c.close()
+		}
+	}
+	return nil
+}
+
+// Suspend is a pause of everything: PgBouncer suspends sockets to hand
+// them to a new process, which a Go pooler does not do (online restart
+// binds with SO_REUSEPORT instead), so what remains of SUSPEND is that no
+// server is in use until RESUME.
+func (s *source) Suspend(ctx context.Context) error {
+	if err := s.i.router.Pause(ctx, ""); err != nil {
+		return err
+	}
+	s.i.suspended.Store(true)
+	return nil
+}
+
+// Servers lists every server of every pool.
+func (s *source) Servers() []console.Conn {
+	var out []console.Conn
+	for _, rt := range s.i.router.Routes() {
+		if !remote(rt) {
+			continue
+		}
+		for _, p := range rt.ExistingPools() {
+			for _, sv := range p.Servers() {
+				row := console.Conn{
+					ID: int64(sv.ID), User: rt.User, Database: rt.Database, State: sv.State,
+					ConnectTime: sv.Created, RequestTime: sv.Released, CloseNeeded: sv.CloseNeeded,
+					Link: int64(sv.Client), RemotePID: int(sv.PID), TLS: sv.TLS,
+				}
+				row.Addr, row.Port = splitHostPort(sv.Address)
+				if sv.Network == "unix" {
+					row.Addr, row.Port = "unix", 0
+				}
+				row.LocalAddr, row.LocalPort = splitAddr(sv.LocalAddr)
+				out = append(out, row)
+			}
+		}
+	}
+	return out
+}
+
+func splitHostPort(hp string) (string, int) {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return hp, 0
+	}
+	p, _ := strconv.Atoi(port)
+	return host, p
+}
 
 // remote reports whether rt pools PostgreSQL servers (not the console).
 func remote(rt *route.Route) bool { return rt.Storage != nil && rt.Storage.Type != "local" }
@@ -40,7 +104,7 @@ func remote(rt *route.Route) bool { return rt.Storage != nil && rt.Storage.Type 
 // poolStats sums the stats of a route's pools (one per endpoint).
 func poolStats(rt *route.Route) pool.Stats {
 	var sum pool.Stats
-	for _, p := range rt.Pools() {
+	for _, p := range rt.ExistingPools() {
 		st := p.Stats()
 		sum.Active += st.Active
 		sum.Idle += st.Idle
@@ -49,6 +113,7 @@ func poolStats(rt *route.Route) pool.Stats {
 		sum.MaxWait = max(sum.MaxWait, st.MaxWait)
 		sum.Acquired += st.Acquired
 		sum.WaitTime += st.WaitTime
+		sum.Opened += st.Opened
 	}
 	return sum
 }
@@ -65,8 +130,9 @@ func (s *source) Pools() []console.Pool {
 			ClActive:  max(rt.Clients()-st.Waiting, 0),
 			ClWaiting: st.Waiting,
 			SvActive:  st.Active, SvIdle: st.Idle, SvLogin: st.Connecting,
-			MaxWait: st.MaxWait,
-			Mode:    rt.Rule.Pool,
+			MaxWait:        st.MaxWait,
+			Mode:           rt.Rule.Pool,
+			TCPConnections: int64(st.Opened),
 		})
 	}
 	return out
@@ -77,8 +143,13 @@ func (s *source) Clients() []console.Conn {
 	for _, c := range s.i.sessions.list() {
 		row := console.Conn{
 			ID: int64(c.id), User: c.st.User, Database: c.st.Database,
-			State: "active", ConnectTime: c.connected, TLS: c.tls,
+			State: relay.StateActive, ConnectTime: c.connected, TLS: c.tls,
 			ApplicationName: c.appName(),
+		}
+		if c.sess != nil {
+			info := c.sess.Info()
+			row.State, row.RequestTime, row.Wait = info.State, info.RequestTime, info.Wait
+			row.Link, row.PreparedStatements = int64(info.Server), info.Prepared
 		}
 		row.Addr, row.Port = splitAddr(c.conn.RemoteAddr())
 		row.LocalAddr, row.LocalPort = splitAddr(c.conn.LocalAddr())
@@ -140,6 +211,8 @@ func (s *source) Databases() []console.Database {
 	}
 	out := make([]console.Database, 0, len(rows))
 	for _, d := range rows {
+		d.Paused = s.i.router.Paused(d.Name) || s.i.router.PausedAll()
+		d.Disabled = s.i.router.Disabled(d.Name)
 		out = append(out, *d)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
