@@ -226,3 +226,68 @@ func TestConsoleShows(t *testing.T) {
 		t.Errorf("the holder's server (id %s) is not active and linked back in SHOW SERVERS: %v", holder["link"], servers)
 	}
 }
+
+// TestConsoleDatabaseControls: DISABLE/ENABLE, RECONNECT + WAIT_CLOSE and
+// KILL of one database, through the console.
+func TestConsoleDatabaseControls(t *testing.T) {
+	ctx := testCtx(t)
+	const role = "console_ctl"
+	p, _ := startConsolePooler(t, role, 4)
+	admin := consoleConn(t, p, "admin", "admin-pw", "console")
+
+	if err := consoleErr(t, admin, "DISABLE postgres"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := connectOnce(ctx, p)
+	wantCode(t, "client of a disabled database", err, "57P03")
+	if err := consoleErr(t, admin, "ENABLE postgres"); err != nil {
+		t.Fatal(err)
+	}
+	c := p.conn(t, "")
+	pid := one(t, ctx, c, "SELECT pg_backend_pid()")
+
+	// RECONNECT: the server is replaced once released; WAIT_CLOSE returns
+	// when the old one is gone.
+	if err := consoleErr(t, admin, "RECONNECT postgres"); err != nil {
+		t.Fatal(err)
+	}
+	if err := consoleErr(t, admin, "WAIT_CLOSE postgres"); err != nil {
+		t.Fatal(err)
+	}
+	if got := one(t, ctx, c, "SELECT pg_backend_pid()"); got == pid {
+		t.Errorf("same server %s after RECONNECT and WAIT_CLOSE", got)
+	}
+
+	// KILL drops the database's clients and pauses it; RESUME reopens.
+	if _, err := simple(ctx, c, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := consoleErr(t, admin, "KILL postgres"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := simple(ctx, c, "SELECT 1"); err == nil {
+		t.Errorf("a client of a killed database still works")
+	}
+	st, _ := show(t, admin, "SHOW DATABASES")
+	for _, d := range st {
+		if d["name"] == "postgres" && d["paused"] != "1" {
+			t.Errorf("killed database not paused: %v", d)
+		}
+	}
+	if err := consoleErr(t, admin, "RESUME postgres"); err != nil {
+		t.Fatal(err)
+	}
+	c2 := p.conn(t, "")
+	if got := one(t, ctx, c2, "SELECT 1"); got != "1" {
+		t.Errorf("after RESUME: %s", got)
+	}
+	wantCode(t, "DISABLE without a database", consoleErr(t, admin, "DISABLE"), "42601")
+	// Under `database default` every name is a database the pooler
+	// serves (the route tests cover 3D000 without one).
+	if err := consoleErr(t, admin, "PAUSE otherdb"); err != nil {
+		t.Fatal(err)
+	}
+	if err := consoleErr(t, admin, "RESUME otherdb"); err != nil {
+		t.Fatal(err)
+	}
+}
