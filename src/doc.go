@@ -17,8 +17,11 @@
 //	internal/wire frames: header-only reading, buffered writing
 //	internal/scram SCRAM secrets, the server side, pass-through logins
 //
-// config, client, pgerr and log are leaves used by the layers above. The
-// console/ and sqlparse/ trees at the top level import nothing from here.
+// config, client, pgerr, log and stats (traffic counters, averages,
+// latency histograms) are leaves used by the layers above. The console/
+// and sqlparse/ trees at the top level import nothing from here: instance
+// implements console.Source (source.go, source_live.go, stats.go) over the
+// router, pools and client registry, and console.Serve does the talking.
 //
 // # A client's life
 //
@@ -28,12 +31,14 @@
 //     is declined; a CancelRequest is looked up by its pooler-issued key and
 //     forwarded by the relay that owns it, never straight to a server).
 //  2. route.Router.Match picks the rule in Odyssey's order and the route for
-//     the (database, user) asked for; client_max is counted.
+//     the (database, user) asked for; client_max is counted (a DISABLEd
+//     database is refused here).
 //  3. auth decides: hba_file, the certificate a verify_full listener
 //     demands, then the rule's method. What the login proved that can log
 //     the same user in to PostgreSQL (an md5 hash, SCRAM keys, with
 //     password_passthrough the password) goes to the route for its
-//     servers.
+//     servers. A rule on a local storage hands the client to the console
+//     here instead of going on.
 //  4. relay.Session.Login attaches a server with the client's startup
 //     settings applied; its ParameterStatus set and a BackendKeyData (the
 //     server's pid in session mode) go to the client. In transaction and
