@@ -30,15 +30,7 @@ func TestLDAP(t *testing.T) {
 	captureLogs(t, ldaptest.Alice.Password, ldaptest.AdminPassword, ldaptest.FilterChars.Password)
 
 	p := startPoolerHCL(t, fmt.Sprintf(`
-listen {
-  host = "127.0.0.1"
-  port = 0
-}
-storage "postgres" {
-  type = "remote"
-  host = "{{pg_host}}"
-  port = {{pg_port}}
-}
+{{listen_and_storage}}
 ldap_endpoint "search" {
   ldapserver          = %[1]q
   ldapport            = %[2]d
@@ -151,15 +143,7 @@ func TestPAM(t *testing.T) {
 	serverRole(t, "pamsrv")
 	captureLogs(t, "pam-secret")
 	p := startPoolerHCL(t, `
-listen {
-  host = "127.0.0.1"
-  port = 0
-}
-storage "postgres" {
-  type = "remote"
-  host = "{{pg_host}}"
-  port = {{pg_port}}
-}
+{{listen_and_storage}}
 database default {
   user default {
     authentication   = "clear_text"

@@ -141,15 +141,7 @@ func TestAuthMethodsAndSecretForms(t *testing.T) {
 		}
 	}
 	p := startPoolerHCL(t, `
-listen {
-  host = "127.0.0.1"
-  port = 0
-}
-storage "postgres" {
-  type = "remote"
-  host = "{{pg_host}}"
-  port = {{pg_port}}
-}
+{{listen_and_storage}}
 database "postgres" {`+rules.String()+`
 }`)
 	for _, c := range cases {
@@ -189,15 +181,7 @@ database "postgres" {`+rules.String()+`
 // their logins reveal (md5 hash, SCRAM keys, or with passthrough the
 // password).
 const authQueryConfig = `
-listen {
-  host = "127.0.0.1"
-  port = 0
-}
-storage "postgres" {
-  type = "remote"
-  host = "{{pg_host}}"
-  port = {{pg_port}}
-}
+{{listen_and_storage}}
 database default {
   user "postgres" {
     authentication   = "block"
@@ -277,15 +261,7 @@ func TestSCRAMPassThrough(t *testing.T) {
 	secret := rolpassword(t, pgtest.SCRAMUser)
 	captureLogs(t, pgtest.SCRAMPassword, secret[30:])
 	p := startPoolerHCL(t, fmt.Sprintf(`
-listen {
-  host = "127.0.0.1"
-  port = 0
-}
-storage "postgres" {
-  type = "remote"
-  host = "{{pg_host}}"
-  port = {{pg_port}}
-}
+{{listen_and_storage}}
 database "postgres" {
   user %q {
     authentication = "scram-sha-256"
@@ -396,15 +372,7 @@ host    all       all       127.0.0.1/32  trust
 `)
 	p := startPoolerHCL(t, fmt.Sprintf(`
 hba_file = %q
-listen {
-  host = "127.0.0.1"
-  port = 0
-}
-storage "postgres" {
-  type = "remote"
-  host = "{{pg_host}}"
-  port = {{pg_port}}
-}
+{{listen_and_storage}}
 database default {
   user default {
     authentication   = "none"

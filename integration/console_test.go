@@ -19,15 +19,7 @@ import (
 // consoleConfig is a pooler with the console under both of its names, an
 // admin and a stat user, and a transaction pool for everyone else.
 const consoleConfig = `
-listen {
-  host = "127.0.0.1"
-  port = 0
-}
-storage "postgres" {
-  type = "remote"
-  host = "{{pg_host}}"
-  port = {{pg_port}}
-}
+{{listen_and_storage}}
 storage "local" {
   type = "local"
 }

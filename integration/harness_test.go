@@ -122,8 +122,22 @@ type pooler struct {
 	port string
 }
 
-// hcl fills {{pg_host}} and {{pg_port}} in a config template.
+// listenAndStorage is the usual head of a test config: a listen block on
+// a free loopback port and storage "postgres" for the package's cluster.
+const listenAndStorage = `listen {
+  host = "127.0.0.1"
+  port = 0
+}
+storage "postgres" {
+  type = "remote"
+  host = "{{pg_host}}"
+  port = {{pg_port}}
+}`
+
+// hcl fills {{listen_and_storage}}, {{pg_host}} and {{pg_port}} in a config
+// template.
 func hcl(src string) string {
+	src = strings.ReplaceAll(src, "{{listen_and_storage}}", listenAndStorage)
 	return strings.NewReplacer("{{pg_host}}", cluster.Host, "{{pg_port}}", strconv.Itoa(cluster.Port)).Replace(src)
 }
 
