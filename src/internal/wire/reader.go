@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // DefaultBufferSize is the size of read and write buffers: 8 KiB, the size
@@ -30,38 +31,85 @@ var ErrBadLength = errors.New("invalid frame length")
 
 // Reader reads frames from a buffered stream. It is not safe for concurrent
 // use: exactly one goroutine owns a Reader at a time.
+//
+// A Reader of DefaultBufferSize may give its buffer back while it holds no
+// data (Release) and takes one again at its next read.
 type Reader struct {
-	br  *bufio.Reader
-	max int
+	br   *bufio.Reader // nil after Release until the next read
+	src  io.Reader
+	size int
+	max  int
 }
+
+// buffers are the read buffers of Readers that called Release: an idle
+// client then holds none of its own (issue 5: 8 KiB per idle client).
+var buffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, DefaultBufferSize) }}
 
 // NewReader returns a Reader over r with a buffer of size bytes that rejects
 // frames whose body exceeds maxLen bytes.
 func NewReader(r io.Reader, size, maxLen int) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, size), max: maxLen}
+	if size == DefaultBufferSize {
+		// From the pool too: a client's first buffer, which its startup
+		// used, would otherwise be a fresh one per connection.
+		return &Reader{src: r, size: size, max: maxLen}
+	}
+	br := bufio.NewReaderSize(r, size)
+	return &Reader{br: br, src: r, size: br.Size(), max: maxLen}
+}
+
+// buf returns the buffered reader, taking one from buffers after Release.
+func (r *Reader) buf() *bufio.Reader {
+	if r.br == nil {
+		r.br = buffers.Get().(*bufio.Reader)
+		r.br.Reset(r.src)
+	}
+	return r.br
+}
+
+// Release gives the read buffer back to a shared pool if nothing is
+// buffered; the next read takes one again. Byte slices from Peek and Body
+// are invalid after it. It does nothing to a Reader of another size.
+func (r *Reader) Release() {
+	if r.br == nil || r.size != DefaultBufferSize || r.br.Buffered() > 0 {
+		return
+	}
+	r.br.Reset(nil)
+	buffers.Put(r.br)
+	r.br = nil
 }
 
 // Reset discards buffered data and switches the reader to r.
-func (r *Reader) Reset(src io.Reader) { r.br.Reset(src) }
+func (r *Reader) Reset(src io.Reader) {
+	r.src = src
+	if r.br != nil {
+		r.br.Reset(src)
+	}
+}
 
 // Read reads raw bytes, buffered ones first: for code that takes the
 // stream over from frame reading (the admin console parses its own).
-func (r *Reader) Read(p []byte) (int, error) { return r.br.Read(p) }
+func (r *Reader) Read(p []byte) (int, error) { return r.buf().Read(p) }
 
 // SetMaxLen changes the body length limit.
 func (r *Reader) SetMaxLen(n int) { r.max = n }
 
 // Buffered reports how many bytes can be read without touching the socket.
 // The relay flushes its writer when this drops to zero.
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+func (r *Reader) Buffered() int {
+	if r.br == nil {
+		return 0
+	}
+	return r.br.Buffered()
+}
 
 // Size is the capacity of the read buffer: the largest body Peek can return.
-func (r *Reader) Size() int { return r.br.Size() }
+func (r *Reader) Size() int { return r.size }
 
 // ReadHeader consumes the next frame header and returns the frame type and
 // the length of its body (the header's length minus the length word).
 func (r *Reader) ReadHeader() (typ byte, n int, err error) {
-	h, err := r.br.Peek(5)
+	br := r.buf()
+	h, err := br.Peek(5)
 	if err != nil {
 		if len(h) > 0 && errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -77,14 +125,14 @@ func (r *Reader) ReadHeader() (typ byte, n int, err error) {
 	if n > r.max {
 		return typ, n, fmt.Errorf("%w: %d bytes for message type %q, limit %d", ErrFrameTooLarge, n, typ, r.max)
 	}
-	_, _ = r.br.Discard(5)
+	_, _ = br.Discard(5)
 	return typ, n, nil
 }
 
 // Peek returns the next n bytes without consuming them. n must not exceed
 // Size. The slice is valid until the next call on the Reader.
 func (r *Reader) Peek(n int) ([]byte, error) {
-	b, err := r.br.Peek(n)
+	b, err := r.buf().Peek(n)
 	if err != nil && errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
@@ -93,7 +141,7 @@ func (r *Reader) Peek(n int) ([]byte, error) {
 
 // Discard skips n bytes.
 func (r *Reader) Discard(n int) error {
-	_, err := r.br.Discard(n)
+	_, err := r.buf().Discard(n)
 	if err != nil && errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
@@ -105,35 +153,36 @@ func (r *Reader) Discard(n int) error {
 // Size are skipped and returned as nil with no error: callers only decode
 // small messages.
 func (r *Reader) Body(n int) ([]byte, error) {
-	if n > r.br.Size() {
+	if n > r.size {
 		return nil, r.Discard(n)
 	}
 	b, err := r.Peek(n)
 	if err != nil {
 		return nil, err
 	}
-	_, _ = r.br.Discard(n)
+	_, _ = r.buf().Discard(n)
 	return b, nil
 }
 
 // CopyBody writes the next n bytes to w as they arrive, without holding a
 // whole large frame in memory.
 func (r *Reader) CopyBody(w io.Writer, n int) error {
+	br := r.buf()
 	for n > 0 {
-		if r.br.Buffered() == 0 {
-			if _, err := r.br.Peek(1); err != nil {
+		if br.Buffered() == 0 {
+			if _, err := br.Peek(1); err != nil {
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
 				return err
 			}
 		}
-		chunk := min(n, r.br.Buffered())
-		b, _ := r.br.Peek(chunk)
+		chunk := min(n, br.Buffered())
+		b, _ := br.Peek(chunk)
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
-		_, _ = r.br.Discard(chunk)
+		_, _ = br.Discard(chunk)
 		n -= chunk
 	}
 	return nil
@@ -151,12 +200,12 @@ func (r *Reader) ReadStartup() ([]byte, error) {
 	if l < 8 || l > MaxStartupPacketLen {
 		return nil, fmt.Errorf("%w: startup packet length %d", ErrBadLength, l)
 	}
-	_, _ = r.br.Discard(4)
+	_, _ = r.buf().Discard(4)
 	n := int(l) - 4
-	if n > r.br.Size() {
+	if n > r.size {
 		// Only possible with a buffer smaller than the startup limit; rare.
 		b := make([]byte, n)
-		if _, err := io.ReadFull(r.br, b); err != nil {
+		if _, err := io.ReadFull(r.buf(), b); err != nil {
 			return nil, err
 		}
 		return b, nil

@@ -123,3 +123,34 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// TestRelease: a Reader gives its buffer back only when it holds nothing,
+// and reading goes on without losing a byte either way.
+func TestRelease(t *testing.T) {
+	var in bytes.Buffer
+	in.Write(AppendFrame(nil, 'Q', []byte("SELECT 1\x00")))
+	in.Write(AppendFrame(nil, 'S', nil))
+	r := NewReader(&in, DefaultBufferSize, DefaultMaxFrameLen)
+	typ, n, err := r.ReadHeader()
+	if err != nil || typ != 'Q' {
+		t.Fatalf("first header: %q %v", typ, err)
+	}
+	r.Release() // the body and the next frame are buffered: kept
+	if b, err := r.Body(n); err != nil || string(b) != "SELECT 1\x00" {
+		t.Fatalf("body after Release with data buffered: %q %v", b, err)
+	}
+	if typ, n, err = r.ReadHeader(); err != nil || typ != 'S' || n != 0 {
+		t.Fatalf("second header: %q %d %v", typ, n, err)
+	}
+	r.Release() // empty: given back
+	if r.Buffered() != 0 || r.Size() != DefaultBufferSize {
+		t.Fatalf("released reader: buffered %d, size %d", r.Buffered(), r.Size())
+	}
+	in.Write(AppendFrame(nil, 'X', nil))
+	if typ, _, err = r.ReadHeader(); err != nil || typ != 'X' {
+		t.Fatalf("header after Release: %q %v", typ, err)
+	}
+	if _, _, err = r.ReadHeader(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end of input after Release: %v", err)
+	}
+}
