@@ -10,7 +10,9 @@
 // goroutine reads its frames and writes them to the client. Each goroutine
 // writes straight to the socket it forwards to; they hand over work only on
 // attach and detach, never per message. Both directions run at once, so
-// pipelined clients and COPY cannot deadlock.
+// pipelined clients and COPY cannot deadlock. The server goroutine is a
+// reused worker (workers.go), not one started per attach. Between
+// transactions a client holds no read or write buffer (idle.go).
 //
 // Ownership: the client reader belongs to the client goroutine. The client
 // writer belongs to the server goroutine while a server is attached and to

@@ -71,14 +71,17 @@ type Options struct {
 
 // Session relays one client. Create it with New, optionally Login, then Run.
 type Session struct {
-	opts   Options
-	pool   Pool
-	conn   net.Conn
-	cr     *wire.Reader
-	cw     *bufio.Writer
-	lossy  *lossyConn
-	ctx    context.Context
-	cancel func(ctx context.Context, srv *backend.Server) error
+	opts  Options
+	pool  Pool
+	conn  net.Conn
+	cr    *wire.Reader
+	cw    *bufio.Writer // nil while parked (idle.go); use out()
+	lossy *lossyConn
+	// readable waits for the client socket without a read buffer; nil
+	// for TLS and other non-socket connections (idle.go).
+	readable *readWait
+	ctx      context.Context
+	cancel   func(ctx context.Context, srv *backend.Server) error
 
 	// vars are the client's session settings. They belong to whoever holds
 	// the attach: the client goroutine while unattached, the server goroutine
@@ -142,8 +145,8 @@ func New(ctx context.Context, conn net.Conn, r *wire.Reader, pool Pool, opts Opt
 		pool:     pool,
 		conn:     conn,
 		cr:       r,
-		cw:       bufio.NewWriterSize(lc, wire.DefaultBufferSize),
 		lossy:    lc,
+		readable: newReadWait(conn),
 		ctx:      ctx,
 		vars:     vars,
 		done:     make(chan struct{}, 1),
@@ -167,7 +170,7 @@ func New(ctx context.Context, conn net.Conn, r *wire.Reader, pool Pool, opts Opt
 
 // Writer is the buffered writer to the client. It may be used by the caller
 // only before Run and after Run returns.
-func (s *Session) Writer() *bufio.Writer { return s.cw }
+func (s *Session) Writer() *bufio.Writer { return s.out() }
 
 // Close closes the client connection; Run then cleans up and returns.
 func (s *Session) Close() { _ = s.conn.Close() }
@@ -213,6 +216,8 @@ func (s *Session) Run() error {
 	s.mu.Unlock()
 	if srv != nil {
 		s.startServer(srv)
+	} else {
+		s.parkWriter() // the caller has flushed the login answers
 	}
 	err := s.serveClient()
 	s.finish()
@@ -227,7 +232,7 @@ func (s *Session) Run() error {
 func (s *Session) serveClient() error {
 	s.armIdle()
 	for {
-		typ, n, err := s.cr.ReadHeader()
+		typ, n, err := s.readHeader()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				if s.busy() {
@@ -522,10 +527,10 @@ func (s *Session) refuse(typ byte, n int, err error) error {
 			}
 		}
 	}
-	_, _ = s.cw.Write(pe.AppendFrame(nil))
-	_, _ = s.cw.Write(readyForQuery('I'))
+	_, _ = s.out().Write(pe.AppendFrame(nil))
+	_, _ = s.out().Write(readyForQuery('I'))
 	s.armIdle()
-	return s.cw.Flush()
+	return s.out().Flush()
 }
 
 // clientError maps an error from getting a server to what the client sees.
@@ -600,10 +605,7 @@ func (s *Session) startServer(srv *backend.Server) {
 		return
 	}
 	s.running = true
-	go func() {
-		s.serveServer(srv)
-		s.done <- struct{}{}
-	}()
+	goServe(s, srv) // workers.go
 }
 
 // finish runs on the client goroutine once the client has gone: it hands the
@@ -789,17 +791,23 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 				// Do not let the client see 'T': statement mode cannot keep
 				// a server across statements.
 				pe := pgerr.Fatalf(pgerr.FeatureNotSupported, "transaction blocks not allowed in statement pooling mode")
-				_, _ = s.cw.Write(pe.AppendFrame(nil))
-				_ = s.cw.Flush()
+				_, _ = s.out().Write(pe.AppendFrame(nil))
+				_ = s.out().Flush()
 				_ = s.conn.Close()
 				continue
 			}
 			if !gone {
-				_ = wire.WriteHeader(s.cw, 'Z', 1)
-				_ = s.cw.WriteByte(status)
+				_ = wire.WriteHeader(s.out(), 'Z', 1)
+				_ = s.out().WriteByte(status)
 			}
 			if release || srv.R.Buffered() == 0 {
-				_ = s.cw.Flush()
+				_ = s.out().Flush()
+			}
+			if release {
+				// Until the client's next request attaches a server, its
+				// write buffer is idle; the client goroutine will not write
+				// before this goroutine is done (attach waits on s.done).
+				s.parkWriter()
 			}
 			if idle && !gone && (s.timeouts() || s.stopRequested()) {
 				s.armIdle()
@@ -849,16 +857,16 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 			}
 			continue
 		}
-		if err := wire.WriteHeader(s.cw, typ, n); err != nil {
+		if err := wire.WriteHeader(s.out(), typ, n); err != nil {
 			return false
 		}
-		if err := srv.R.CopyBody(s.cw, n); err != nil {
+		if err := srv.R.CopyBody(s.out(), n); err != nil {
 			s.serverFailed(srv, err)
 			return false
 		}
 		out += uint64(n) + 5
 		if srv.R.Buffered() == 0 {
-			_ = s.cw.Flush()
+			_ = s.out().Flush()
 		}
 	}
 }
@@ -1030,9 +1038,9 @@ func (s *Session) serverFailed(srv *backend.Server, err error) {
 	log.G(s.ctx).WithError(err).WithField("server", srv.ID).Info("server connection lost")
 	pe := pgerr.Fatalf(pgerr.ConnectionFailure, "server connection lost")
 	if !isClosed(err) {
-		_, _ = s.cw.Write(pe.AppendFrame(nil))
+		_, _ = s.out().Write(pe.AppendFrame(nil))
 	}
-	_ = s.cw.Flush()
+	_ = s.out().Flush()
 	_ = s.conn.Close()
 }
 
