@@ -527,10 +527,13 @@ func (s *Session) refuse(typ byte, n int, err error) error {
 			}
 		}
 	}
-	_, _ = s.out().Write(pe.AppendFrame(nil))
-	_, _ = s.out().Write(readyForQuery('I'))
+	w := s.out()
+	_, _ = w.Write(pe.AppendFrame(nil))
+	_, _ = w.Write(readyForQuery('I'))
 	s.armIdle()
-	return s.out().Flush()
+	err = w.Flush()
+	s.parkWriter() // no server is attached: the client goroutine owns it
+	return err
 }
 
 // clientError maps an error from getting a server to what the client sees.
