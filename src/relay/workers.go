@@ -10,27 +10,32 @@ import (
 // Server goroutines are reused: each attach used to start one, whose
 // closure was the relay's only allocation per transaction (issue 5: 0
 // allocs/op in BenchmarkForward). A worker that finished a session's
-// server side waits in idleWorkers for the next attach of any session, and
-// exits after workerIdle without one, so there are about as many workers as
-// servers attached at once, and none once traffic stops.
+// server side waits in idleWorkers for the next attach of any session. A
+// reaper stops workers idle for longer than workerIdle, so there are about
+// as many workers as servers attached at once, and few once traffic stops.
+// Workers park on their channel alone: a timer per worker, reset on every
+// transaction, cost a select and two timer updates per transaction.
 
-// workerIdle is how long an idle worker waits for work before it exits.
+// workerIdle is how long an idle worker waits for work before the reaper
+// stops it.
 const workerIdle = 10 * time.Second
 
-// serverJob is one attach's server side: relay srv for s, then tell s.
+// serverJob is one attach's server side: relay srv for s, then tell s. The
+// zero job tells a worker to exit.
 type serverJob struct {
 	s   *Session
 	srv *backend.Server
 }
 
 type worker struct {
-	jobs  chan serverJob // buffered: a job is handed over without waiting
-	timer *time.Timer
+	jobs      chan serverJob // buffered: a job is handed over without waiting
+	idleSince time.Time      // guarded by idleWorkers.mu
 }
 
 var idleWorkers struct {
-	mu sync.Mutex
-	ws []*worker // LIFO: the most recently idle first, so the others expire
+	mu     sync.Mutex
+	ws     []*worker // LIFO: the most recently idle last, so the first ones expire
+	reaper sync.Once
 }
 
 // goServe runs s.serveServer(srv) on a worker and then sends on s.done.
@@ -46,52 +51,49 @@ func goServe(s *Session, srv *backend.Server) {
 		return
 	}
 	idleWorkers.mu.Unlock()
+	idleWorkers.reaper.Do(func() { go reapWorkers() })
 	w := &worker{jobs: make(chan serverJob, 1)}
 	w.jobs <- j
 	go w.run()
 }
 
 func (w *worker) run() {
-	j := <-w.jobs
-	for {
+	for j := range w.jobs {
+		if j.s == nil {
+			return
+		}
 		j.s.serveServer(j.srv)
 		j.s.done <- struct{}{}
 		j = serverJob{} // hold no session while idle
-		var ok bool
-		if j, ok = w.idle(); !ok {
-			return
-		}
+		idleWorkers.mu.Lock()
+		w.idleSince = time.Now()
+		idleWorkers.ws = append(idleWorkers.ws, w)
+		idleWorkers.mu.Unlock()
 	}
 }
 
-// idle parks w in idleWorkers until a job comes or workerIdle passes.
-func (w *worker) idle() (serverJob, bool) {
-	if w.timer == nil {
-		w.timer = time.NewTimer(workerIdle)
-	} else {
-		w.timer.Reset(workerIdle) // Go ≥ 1.23 timers: no stale tick to drain
+// reapWorkers stops, every workerIdle/2, the workers idle for longer than
+// workerIdle. It runs for the life of the process.
+func reapWorkers() {
+	for range time.Tick(workerIdle / 2) {
+		reapIdle(time.Now().Add(-workerIdle))
 	}
+}
+
+// reapIdle stops the workers idle since before cutoff.
+func reapIdle(cutoff time.Time) {
 	idleWorkers.mu.Lock()
-	idleWorkers.ws = append(idleWorkers.ws, w)
-	idleWorkers.mu.Unlock()
-	select {
-	case j := <-w.jobs:
-		w.timer.Stop()
-		return j, true
-	case <-w.timer.C:
+	n := 0
+	for n < len(idleWorkers.ws) && idleWorkers.ws[n].idleSince.Before(cutoff) {
+		n++
 	}
-	idleWorkers.mu.Lock()
-	for i, x := range idleWorkers.ws {
-		if x == w {
-			last := len(idleWorkers.ws) - 1
-			copy(idleWorkers.ws[i:], idleWorkers.ws[i+1:])
-			idleWorkers.ws[last] = nil
-			idleWorkers.ws = idleWorkers.ws[:last]
-			idleWorkers.mu.Unlock()
-			return serverJob{}, false
-		}
-	}
+	stale := make([]*worker, n)
+	copy(stale, idleWorkers.ws[:n])
+	rest := copy(idleWorkers.ws, idleWorkers.ws[n:])
+	clear(idleWorkers.ws[rest:])
+	idleWorkers.ws = idleWorkers.ws[:rest]
 	idleWorkers.mu.Unlock()
-	// Taken off the list by goServe just now: its job is on the way.
-	return <-w.jobs, true
+	for _, w := range stale {
+		w.jobs <- serverJob{} // off the list: no other job can come
+	}
 }
