@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -457,5 +458,25 @@ func TestCountersWithoutStats(t *testing.T) {
 	got := tc.sess.Counters()
 	if got.Queries != 3 || got.Xacts != 3 || got.ServerAssignments != 4 || got.Received != sent || got.Sent != received {
 		t.Errorf("without Options.Stats: %+v (client sent %d, received %d)", got, sent, received)
+	}
+}
+
+// TestIdleClientHoldsNoWriter: once a transaction-mode client's server is
+// released, its write buffer has gone back to the pool (idle.go), and the
+// next query takes one again.
+func TestIdleClientHoldsNoWriter(t *testing.T) {
+	p := newPool(t, 1)
+	tc := startClient(t, p, Options{Mode: TransactionMode})
+	detachedWithoutWriter := func() bool {
+		// The server goroutine parks the writer before it detaches under
+		// mu, so reading cw after seeing no server is ordered after it.
+		tc.sess.mu.Lock()
+		detached := tc.sess.server == nil
+		tc.sess.mu.Unlock()
+		return detached && tc.sess.cw == nil
+	}
+	for i := range 3 {
+		tc.exec(t, "SELECT 1")
+		eventually(t, fmt.Sprintf("no write buffer after query %d", i+1), detachedWithoutWriter)
 	}
 }

@@ -136,6 +136,9 @@ func TestRelease(t *testing.T) {
 		t.Fatalf("first header: %q %v", typ, err)
 	}
 	r.Release() // the body and the next frame are buffered: kept
+	if r.br == nil {
+		t.Fatal("Release gave back a buffer that held data")
+	}
 	if b, err := r.Body(n); err != nil || string(b) != "SELECT 1\x00" {
 		t.Fatalf("body after Release with data buffered: %q %v", b, err)
 	}
@@ -143,6 +146,9 @@ func TestRelease(t *testing.T) {
 		t.Fatalf("second header: %q %d %v", typ, n, err)
 	}
 	r.Release() // empty: given back
+	if r.br != nil {
+		t.Fatal("Release kept an empty buffer")
+	}
 	if r.Buffered() != 0 || r.Size() != DefaultBufferSize {
 		t.Fatalf("released reader: buffered %d, size %d", r.Buffered(), r.Size())
 	}
