@@ -467,16 +467,15 @@ func TestCountersWithoutStats(t *testing.T) {
 func TestIdleClientHoldsNoWriter(t *testing.T) {
 	p := newPool(t, 1)
 	tc := startClient(t, p, Options{Mode: TransactionMode})
-	detachedWithoutWriter := func() bool {
-		// The server goroutine parks the writer before it detaches under
-		// mu, so reading cw after seeing no server is ordered after it.
-		tc.sess.mu.Lock()
-		detached := tc.sess.server == nil
-		tc.sess.mu.Unlock()
-		return detached && tc.sess.cw == nil
-	}
 	for i := range 3 {
 		tc.exec(t, "SELECT 1")
-		eventually(t, fmt.Sprintf("no write buffer after query %d", i+1), detachedWithoutWriter)
+		// The server goroutine parks the writer before it gives the
+		// server back to the pool, under the pool's lock, which Stats
+		// takes: reading cw after seeing the server idle is ordered after
+		// the park.
+		eventually(t, fmt.Sprintf("server back in the pool after query %d", i+1), func() bool { return p.Stats().Idle == 1 })
+		if tc.sess.cw != nil {
+			t.Fatalf("write buffer held after query %d", i+1)
+		}
 	}
 }
