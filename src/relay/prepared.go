@@ -122,6 +122,9 @@ func (s *Session) writePrepared(srv *backend.Server, typ byte, n int) (handled b
 		sn := serverStmtName(query, types)
 		parse := make([]byte, 0, len(sn)+1+len(rest))
 		parse = append(append(append(parse, sn...), 0), rest...)
+		if s.stmts == nil {
+			s.stmts = map[string]*preparedStmt{}
+		}
 		s.stmts[string(name)] = &preparedStmt{serverName: sn, parse: parse}
 		s.notePrepared()
 		if n <= peek {

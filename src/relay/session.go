@@ -89,7 +89,8 @@ type Session struct {
 	vars map[string]string
 
 	// prep says whether statements are renamed (prepared.go); stmts maps
-	// the client's statement names and belongs to the client goroutine.
+	// the client's statement names, made at the first Parse, and belongs
+	// to the client goroutine.
 	prep  bool
 	stmts map[string]*preparedStmt
 
@@ -123,12 +124,11 @@ type Session struct {
 	idleSince      time.Time    // when armIdle last ran
 
 	// Traffic figures (stats.go), guarded by mu: what has not been flushed
-	// to opts.Stats, what Counters reports without it, and when the request
-	// being answered and the current transaction reached a server (zero:
-	// none).
+	// to opts.Stats, what Counters reports without it (made at the first
+	// transaction: with opts.Stats, never), and when the request being
+	// answered and the current transaction reached a server (zero: none).
 	batch      stats.Batch
-	unreported stats.Snapshot
-	flushing   stats.Batch // being flushed by the server goroutine; its own
+	unreported *stats.Snapshot
 	reqStart   time.Time
 	xactStart  time.Time
 	// info is what Info reads without mu.
@@ -162,9 +162,6 @@ func New(ctx context.Context, conn net.Conn, r *wire.Reader, pool Pool, opts Opt
 	}
 	s.written.L = &s.mu
 	s.prep = opts.PreparedStatements && opts.Mode != SessionMode
-	if s.prep {
-		s.stmts = map[string]*preparedStmt{}
-	}
 	return s
 }
 
@@ -723,6 +720,9 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 	var cleanupBy time.Time // set once the client has gone
 	rollbackSent := false
 	var out uint64 // bytes to the client not yet added to the batch
+	// flushing is a transaction's figures on their way to the route's
+	// counters: here, not in Session, which every idle client holds.
+	var flushing stats.Batch
 	defer func() {
 		s.mu.Lock()
 		s.batch.Sent += out
@@ -782,13 +782,13 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 				s.readyLocked(now, status)
 				// Once per transaction, and once per pipeline of them.
 				if flush = idle && s.batch.Xacts > 0; flush {
-					s.takeBatchLocked(&s.flushing)
+					s.takeBatchLocked(&flushing)
 				}
 			}
 			out = 0
 			s.mu.Unlock()
 			if flush {
-				s.flushing.Flush() // before the client sees the answer
+				flushing.Flush() // before the client sees the answer
 			}
 			if violation {
 				// Do not let the client see 'T': statement mode cannot keep

@@ -111,7 +111,10 @@ func (s *Session) Info() ClientInfo {
 func (s *Session) Counters() stats.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.unreported
+	if s.unreported == nil {
+		return stats.Snapshot{}
+	}
+	return *s.unreported
 }
 
 // setServerLocked makes srv (nil: none) the attached server. s.mu must be
@@ -202,7 +205,10 @@ func (s *Session) readyLocked(now time.Time, status byte) {
 func (s *Session) takeBatchLocked(dst *stats.Batch) {
 	s.batch.MoveTo(dst)
 	if s.opts.Stats == nil {
-		s.unreported = s.unreported.Add(dst.Snapshot)
+		if s.unreported == nil {
+			s.unreported = new(stats.Snapshot)
+		}
+		*s.unreported = s.unreported.Add(dst.Snapshot)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -477,5 +478,16 @@ func TestIdleClientHoldsNoWriter(t *testing.T) {
 		if tc.sess.cw != nil {
 			t.Fatalf("write buffer held after query %d", i+1)
 		}
+	}
+}
+
+// TestSessionSize: every idle client holds a Session, which the allocator
+// rounds up to its size class; 640 bytes is the class it fits now (issue
+// 5: memory per idle client). Growing past it costs every client the next
+// class, 704 or more: move per-transaction state to the goroutine that
+// uses it instead.
+func TestSessionSize(t *testing.T) {
+	if n := unsafe.Sizeof(Session{}); n > 640 {
+		t.Errorf("Session is %d bytes, over its 640-byte size class", n)
 	}
 }
