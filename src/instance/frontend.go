@@ -6,10 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -29,11 +29,12 @@ import (
 // precise SQLSTATE before the socket closes.
 func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Listen, cfg *config.Config) {
 	id := i.nextClientID.Add(1)
-	// Each field replaces the context's entry instead of wrapping it, so
-	// that a client keeps one logrus entry, not one per field (issue 5: the
-	// chain of four was 2 KiB of the memory per idle client).
+	// Each step replaces the context's log fields instead of wrapping
+	// them, so that an idle client keeps one context value, not a chain
+	// (issue 5).
 	base := ctx
-	ctx = log.With(base, "client", fmt.Sprintf("c%d", id))
+	lc := log.Client{ID: "c" + strconv.FormatUint(id, 10)}
+	ctx = log.WithClient(base, lc)
 	defer func() { _ = conn.Close() }() // conn: the *tls.Conn once TLS is up
 
 	if ln.ClientLoginTimeout > 0 {
@@ -52,7 +53,8 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	if st == nil { // cancel request handled
 		return
 	}
-	ctx = log.WithEntry(base, log.G(ctx).WithField("user", st.User).WithField("db", st.Database))
+	lc.User, lc.DB = st.User, st.Database
+	ctx = log.WithClient(base, lc)
 
 	// 2. Route.
 	rt, err := i.router.Match(st.Database, st.User)
@@ -60,7 +62,8 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 		i.refuseClient(ctx, conn, err)
 		return
 	}
-	ctx = log.WithEntry(base, log.G(ctx).WithField("route", rt.ID))
+	lc.Route = rt.ID
+	ctx = log.WithClient(base, lc)
 	if err := rt.AddClient(); err != nil {
 		i.refuseClient(ctx, conn, err)
 		return
