@@ -1,14 +1,16 @@
 // Package instance is a running pooler: it binds the listen blocks, runs
-// one frontend goroutine per client connection, issues and resolves cancel
-// keys, and applies reloads and shutdowns.
+// one goroutine per client connection, issues and resolves cancel keys,
+// and applies reloads and shutdowns.
 //
 // A client's life (frontend.go) is: startup packets (TLS after an
 // SSLRequest or PostgreSQL 17's direct negotiation, as the listen block's
 // tls says; GSSENCRequest declined; CancelRequest forwarded), routing to a rule,
 // client_max, authentication, login (a server with the client's settings
 // applied reports the ParameterStatus set), then relay.Session.Run until the
-// client leaves. From the TLS handshake on, the frontend's conn is the
-// *tls.Conn, whose ConnectionState authentication reads.
+// client leaves. The relay (relayClient) runs on a new goroutine that
+// replaces the login's, so that an idle client's stack is only as deep as
+// the relay has needed. From the TLS handshake on, the frontend's conn is
+// the *tls.Conn, whose ConnectionState authentication reads.
 //
 // TLS (tls.go): each listen block's tlsconf.Server sits behind an atomic
 // pointer that every handshake loads once; Reload reads the new files

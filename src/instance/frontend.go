@@ -23,11 +23,13 @@ import (
 	"github.com/odyssey-go/odyssey/src/route"
 )
 
-// frontend is the whole story of one client connection, in the spirit of
-// Odyssey's od_frontend(): startup, routing, authentication, login, relay,
-// and goodbye. Every failure reaches the client as an ErrorResponse with a
-// precise SQLSTATE before the socket closes.
-func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Listen, cfg *config.Config) {
+// frontend is the story of one client connection up to the relay, in the
+// spirit of Odyssey's od_frontend(): startup, routing, authentication and
+// login; relayClient tells the rest. Every failure reaches the client as an
+// ErrorResponse with a precise SQLSTATE before the socket closes. It
+// returns the client to relay, or nil when it is done with the connection
+// (refused, a cancel request, a console session).
+func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Listen, cfg *config.Config) (c *loggedIn) {
 	id := i.nextClientID.Add(1)
 	// Each step replaces the context's log fields instead of wrapping
 	// them, so that an idle client keeps one context value, not a chain
@@ -35,7 +37,11 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	base := ctx
 	lc := log.Client{ID: "c" + strconv.FormatUint(id, 10)}
 	ctx = log.WithClient(base, lc)
-	defer func() { _ = conn.Close() }() // conn: the *tls.Conn once TLS is up
+	defer func() {
+		if c == nil {
+			_ = conn.Close() // conn: the *tls.Conn once TLS is up
+		}
+	}()
 
 	if ln.ClientLoginTimeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(ln.ClientLoginTimeout))
@@ -48,10 +54,10 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	conn, r, st, err := i.startup(ctx, conn, ln, cfg)
 	if err != nil {
 		i.refuseClient(ctx, conn, err)
-		return
+		return nil
 	}
 	if st == nil { // cancel request handled
-		return
+		return nil
 	}
 	lc.User, lc.DB = st.User, st.Database
 	ctx = log.WithClient(base, lc)
@@ -60,34 +66,38 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	rt, err := i.router.Match(st.Database, st.User)
 	if err != nil {
 		i.refuseClient(ctx, conn, err)
-		return
+		return nil
 	}
 	lc.Route = rt.ID
 	ctx = log.WithClient(base, lc)
 	if err := rt.AddClient(); err != nil {
 		i.refuseClient(ctx, conn, err)
-		return
+		return nil
 	}
-	defer rt.RemoveClient()
+	defer func() {
+		if c == nil {
+			rt.RemoveClient()
+		}
+	}()
 
 	// 3. Authenticate.
 	if err := i.authenticate(ctx, conn, r, ln, rt, st); err != nil {
 		i.refuseClient(ctx, conn, err)
-		return
+		return nil
 	}
 	rec := &clientRecord{id: id, conn: conn, st: st, rt: rt, connected: time.Now(), tls: tlsDescription(conn)}
 	if rt.Storage != nil && rt.Storage.Type == "local" {
 		i.serveConsole(ctx, rec, r, cfg)
-		return
+		return nil
 	}
 	if st.Replication != "" && st.Replication != "false" && st.Replication != "0" && st.Replication != "off" {
 		i.refuseClient(ctx, conn, pgerr.Fatalf(pgerr.FeatureNotSupported, "replication connections are not supported through the pooler"))
-		return
+		return nil
 	}
 	vars, err := st.Settings()
 	if err != nil {
 		i.refuseClient(ctx, conn, err)
-		return
+		return nil
 	}
 
 	// 4. Login: a server with the client's settings tells us the
@@ -96,27 +106,50 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	params, pid, err := sess.Login()
 	if err != nil {
 		i.refuseClient(ctx, conn, err)
-		return
+		return nil
 	}
 	key := i.cancelKeys.add(pid, sess)
-	defer i.cancelKeys.remove(key)
-
 	if err := sayHello(sess.Writer(), st, params, key); err != nil {
-		return
+		i.cancelKeys.remove(key)
+		return nil
 	}
 	_ = conn.SetDeadline(time.Time{})
 	if cfg.LogSession {
 		log.G(ctx).Info("client logged in")
 	}
-
-	// 5. Relay until the client leaves.
 	rec.sess = sess
+	return &loggedIn{ctx: ctx, rec: rec, key: key, logSession: cfg.LogSession}
+}
+
+// loggedIn is a client that frontend logged in, for relayClient.
+type loggedIn struct {
+	ctx        context.Context
+	rec        *clientRecord
+	key        cancelKey
+	logSession bool
+}
+
+// relayClient relays a client that frontend logged in until it leaves,
+// then says goodbye. It runs on a goroutine of its own: the login's call
+// chains (authentication, TLS, a server's startup) grow a goroutine's
+// stack to 4 KiB, which the garbage collector never halves while a parked
+// client keeps over 224 bytes of it in use, and a new goroutine starts at
+// 2 KiB. A client that has logged in and not yet sent a query saves those
+// 2 KiB (issue 5: memory per idle client); the relay's own chains grow the
+// stack to 4 KiB at the first query.
+func (i *Instance) relayClient(c *loggedIn) {
+	defer i.clients.Done()
+	ctx, rec, sess := c.ctx, c.rec, c.rec.sess
+	defer func() { _ = rec.conn.Close() }()
+	defer rec.rt.RemoveClient()
+	defer i.cancelKeys.remove(c.key)
+
 	i.sessions.add(rec)
 	if i.shuttingDown() {
 		sess.Terminate(pgerr.Fatalf(pgerr.AdminShutdown, "terminating connection due to administrator command"))
 	}
-	err = sess.Run()
-	i.sessions.remove(id)
+	err := sess.Run()
+	i.sessions.remove(rec.id)
 	if pe, ok := pgerr.As(err); ok {
 		w := sess.Writer() // not the one from before Run: the session recycles its writer
 		_, _ = w.Write(pe.AppendFrame(nil))
@@ -125,16 +158,13 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 	} else if err != nil && !errors.Is(err, io.EOF) {
 		log.G(ctx).WithError(err).Debug("client session ended")
 	}
-	if cfg.LogSession {
+	if c.logSession {
 		log.G(ctx).Info("client disconnected")
 	}
 }
 
 // sayHello ends a successful login: AuthenticationOk, the ParameterStatus
-// set, the pooler's BackendKeyData and ReadyForQuery. A function of its own
-// so that its locals are not in frontend's frame, which stays on the stack
-// of every idle client: under 1 KiB of stack in use, the garbage collector
-// halves an idle client's 4 KiB stack (issue 5).
+// set, the pooler's BackendKeyData and ReadyForQuery.
 func sayHello(w *bufio.Writer, st *client.Startup, params map[string]string, key cancelKey) error {
 	var buf []byte
 	if st.Minor > 0 || len(st.ProtocolOptions) > 0 {

@@ -219,7 +219,10 @@ func (i *Instance) accept(l net.Listener, ln *config.Listen) {
 		i.clients.Add(1)
 		go func() {
 			defer i.clients.Done()
-			i.frontend(i.ctx, conn, ln, cfg)
+			if c := i.frontend(i.ctx, conn, ln, cfg); c != nil {
+				i.clients.Add(1)
+				go i.relayClient(c)
+			}
 		}()
 	}
 }
