@@ -162,6 +162,14 @@ func listenAddrs(cfg *config.Config, ln *config.Listen) ([]listenAddr, error) {
 	return out, nil
 }
 
+// clientListenConfig turns TCP keepalive on for clients with Odyssey's
+// defaults: the first probe after 15 s idle, then the system's interval and
+// probe count (75 s and 9 on Linux, Odyssey's too). Go's own default would
+// set those two as well: two more setsockopt calls for every client.
+var clientListenConfig = net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
+	Enable: true, Idle: 15 * time.Second, Interval: -1, Count: -1,
+}}
+
 func listen(network, address string, mode os.FileMode) (net.Listener, error) {
 	if network == "unix" {
 		// A socket file left by a previous run would make bind fail.
@@ -169,7 +177,7 @@ func listen(network, address string, mode os.FileMode) (net.Listener, error) {
 			_ = os.Remove(address)
 		}
 	}
-	l, err := net.Listen(network, address)
+	l, err := clientListenConfig.Listen(context.Background(), network, address)
 	if err != nil {
 		return nil, err
 	}
