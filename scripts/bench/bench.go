@@ -333,12 +333,13 @@ func (b *bench) idleRound(ctx context.Context, r int, kind string) error {
 		srv, err = b.startBouncer(ctx, kindBouncer+"-idle", false)
 	}
 	if err == nil {
-		var kib float64
-		kib, err = idleMemory(ctx, srv, b.idleN)
+		var silent, active float64
+		silent, active, err = idleMemory(ctx, srv, b.idleN)
 		srv.proc.halt()
 		if err == nil {
-			b.res.add(idleWork, kind, figIdle, kib)
-			fmt.Fprintf(os.Stderr, "%-50s %8.2f KiB per idle client (%d clients)\n", tag, kib, b.idleN)
+			b.res.add(idleWork, kind, figIdle, silent)
+			b.res.add(idleWork, kind, figIdleActive, active)
+			fmt.Fprintf(os.Stderr, "%-50s %8.2f KiB per idle client, %.2f after a query (%d clients)\n", tag, silent, active, b.idleN)
 			return nil
 		}
 	}

@@ -16,17 +16,19 @@ import (
 const loginConcurrency = 64
 
 // idleMemory opens n client connections to srv, logs each in and leaves it
-// silent, and returns the growth of srv's resident set per client, in KiB.
-// srv should be freshly started, so that memory freed by earlier load does
-// not hide the growth.
-func idleMemory(ctx context.Context, srv *server, n int) (float64, error) {
+// silent, and returns the growth of srv's resident set per client, in KiB:
+// silent, and again after each client has run one query and gone quiet
+// (active), as the clients of an application's connection pool do. srv
+// should be freshly started, so that memory freed by earlier load does not
+// hide the growth.
+func idleMemory(ctx context.Context, srv *server, n int) (silent, active float64, err error) {
 	pid := srv.pid()
 	if err := sleep(ctx, time.Second); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	before, err := rssKiB(pid)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	conns := make([]net.Conn, n)
 	defer func() {
@@ -49,20 +51,71 @@ func idleMemory(ctx context.Context, srv *server, n int) (float64, error) {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	// Let the server finish whatever the logins left it doing.
-	if err := sleep(ctx, 2*time.Second); err != nil {
-		return 0, err
+	growth := func() (float64, error) {
+		// Let the server finish whatever the clients left it doing.
+		if err := sleep(ctx, 2*time.Second); err != nil {
+			return 0, err
+		}
+		if err := srv.alive(); err != nil {
+			return 0, err
+		}
+		after, err := rssKiB(pid)
+		if err != nil {
+			return 0, err
+		}
+		return float64(after-before) / float64(n), nil
 	}
-	if err := srv.alive(); err != nil {
-		return 0, err
+	if silent, err = growth(); err != nil {
+		return 0, 0, err
 	}
-	after, err := rssKiB(pid)
-	if err != nil {
-		return 0, err
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(loginConcurrency)
+	for i, c := range conns {
+		g.Go(func() error {
+			if err := query(gctx, c, "SELECT 1"); err != nil {
+				return fmt.Errorf("idle client %d of %d: %w", i+1, n, err)
+			}
+			return nil
+		})
 	}
-	return float64(after-before) / float64(n), nil
+	if err := g.Wait(); err != nil {
+		return 0, 0, err
+	}
+	if active, err = growth(); err != nil {
+		return 0, 0, err
+	}
+	return silent, active, nil
+}
+
+// query runs sql on a logged-in connection and reads up to ReadyForQuery.
+func query(ctx context.Context, conn net.Conn, sql string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	fe := pgproto3.NewFrontend(conn, conn)
+	fe.Send(&pgproto3.Query{String: sql})
+	if err := fe.Flush(); err != nil {
+		return err
+	}
+	for range 100 {
+		msg, err := fe.Receive()
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("query: %w", ctx.Err())
+			}
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ReadyForQuery:
+			return nil
+		case *pgproto3.ErrorResponse:
+			return fmt.Errorf("query refused: %s %s", m.Code, m.Message)
+		}
+	}
+	return fmt.Errorf("query: no ReadyForQuery after 100 messages")
 }
 
 // login connects to 127.0.0.1:port and logs in (the poolers trust us),

@@ -20,6 +20,8 @@ const (
 	figConnRate = "connections/s"
 	figConnTime = "connect time avg, ms" // pgbench's own figure
 	figIdle     = "KiB per idle client"
+	// figIdleActive is figIdle once each client has run a query.
+	figIdleActive = "KiB per idle client after a query"
 )
 
 // idleWork is the memory measurement's name for BENCH_ONLY and results.
@@ -99,7 +101,7 @@ func targetFor(w workload, fig string) (target, bool) {
 		return target{atLeast: true, limit: 1.5}, true
 	case fig == figConnRate:
 		return target{atLeast: true, limit: 1}, true
-	case fig == figIdle:
+	case fig == figIdle || fig == figIdleActive:
 		return target{limit: 8, abs: true, unit: "KiB"}, true
 	}
 	return target{}, false
@@ -108,7 +110,7 @@ func targetFor(w workload, fig string) (target, bool) {
 func figures(w workload) []string {
 	switch {
 	case w.name == idleWork:
-		return []string{figIdle}
+		return []string{figIdle, figIdleActive}
 	case w.storm:
 		return []string{figConnRate, figConnTime, figCPUConn}
 	}
