@@ -8,8 +8,9 @@
 // client_max, authentication, login (a server with the client's settings
 // applied reports the ParameterStatus set), then relay.Session.Run until the
 // client leaves. The relay (relayClient) runs on a new goroutine that
-// replaces the login's, so that an idle client's stack is only as deep as
-// the relay has needed. From the TLS handshake on, the frontend's conn is
+// replaces the login's, and moves to another once the client has idled for
+// shedIdle (shedLoop), so that an idle client's goroutine keeps a small
+// stack. From the TLS handshake on, the frontend's conn is
 // the *tls.Conn, whose ConnectionState authentication reads.
 //
 // TLS (tls.go): each listen block's tlsconf.Server sits behind an atomic

@@ -130,37 +130,36 @@ type loggedIn struct {
 }
 
 // relayClient relays a client that frontend logged in until it leaves,
-// then says goodbye. It runs on a goroutine of its own: the login's call
-// chains (authentication, TLS, a server's startup) grow a goroutine's
-// stack to 4 KiB, which the garbage collector never halves while a parked
-// client keeps over 224 bytes of it in use, and a new goroutine starts at
-// 2 KiB. A client that has logged in and not yet sent a query saves those
-// 2 KiB (issue 5: memory per idle client); the relay's own chains grow the
-// stack to 4 KiB at the first query.
+// then says goodbye. The relay runs on goroutines of the session's own
+// (relay.Session.Go): the login's call chains (authentication, TLS, a
+// server's startup) have grown this goroutine's stack to 4 KiB or more,
+// which the garbage collector would never halve while the client idles,
+// and a new goroutine starts at 2 KiB (issue 5: memory per idle client).
 func (i *Instance) relayClient(c *loggedIn) {
-	defer i.clients.Done()
 	ctx, rec, sess := c.ctx, c.rec, c.rec.sess
-	defer func() { _ = rec.conn.Close() }()
-	defer rec.rt.RemoveClient()
-	defer i.cancelKeys.remove(c.key)
-
+	i.clients.Add(1)
 	i.sessions.add(rec)
 	if i.shuttingDown() {
 		sess.Terminate(pgerr.Fatalf(pgerr.AdminShutdown, "terminating connection due to administrator command"))
 	}
-	err := sess.Run()
-	i.sessions.remove(rec.id)
-	if pe, ok := pgerr.As(err); ok {
-		w := sess.Writer() // not the one from before Run: the session recycles its writer
-		_, _ = w.Write(pe.AppendFrame(nil))
-		_ = w.Flush()
-		log.G(ctx).WithError(err).Info("client session ended")
-	} else if err != nil && !errors.Is(err, io.EOF) {
-		log.G(ctx).WithError(err).Debug("client session ended")
-	}
-	if c.logSession {
-		log.G(ctx).Info("client disconnected")
-	}
+	sess.Go(func(err error) {
+		defer i.clients.Done()
+		defer func() { _ = rec.conn.Close() }()
+		defer rec.rt.RemoveClient()
+		defer i.cancelKeys.remove(c.key)
+		i.sessions.remove(rec.id)
+		if pe, ok := pgerr.As(err); ok {
+			w := sess.Writer() // not the one from before Run: the session recycles its writer
+			_, _ = w.Write(pe.AppendFrame(nil))
+			_ = w.Flush()
+			log.G(ctx).WithError(err).Info("client session ended")
+		} else if err != nil && !errors.Is(err, io.EOF) {
+			log.G(ctx).WithError(err).Debug("client session ended")
+		}
+		if c.logSession {
+			log.G(ctx).Info("client disconnected")
+		}
+	})
 }
 
 // sayHello ends a successful login: AuthenticationOk, the ParameterStatus

@@ -139,6 +139,7 @@ func (i *Instance) Start() error {
 		}
 	}
 	go i.statsLoop()
+	go i.shedLoop()
 	return nil
 }
 
@@ -228,8 +229,7 @@ func (i *Instance) accept(l net.Listener, ln *config.Listen) {
 		go func() {
 			defer i.clients.Done()
 			if c := i.frontend(i.ctx, conn, ln, cfg); c != nil {
-				i.clients.Add(1)
-				go i.relayClient(c)
+				i.relayClient(c)
 			}
 		}()
 	}

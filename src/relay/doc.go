@@ -12,7 +12,9 @@
 // attach and detach, never per message. Both directions run at once, so
 // pipelined clients and COPY cannot deadlock. The server goroutine is a
 // reused worker (workers.go), not one started per attach. Between
-// transactions a client holds no read or write buffer (idle.go).
+// transactions a client holds no read or write buffer (idle.go), and a
+// session started with Go moves its client goroutine to a new one with a
+// small stack when asked after a while idle (shed.go).
 //
 // Ownership: the client reader belongs to the client goroutine. The client
 // writer belongs to the server goroutine while a server is attached and to

@@ -89,15 +89,15 @@ type Session struct {
 	vars map[string]string
 
 	// prep says whether statements are renamed (prepared.go); stmts maps
-	// the client's statement names, made at the first Parse, and belongs
-	// to the client goroutine.
-	prep  bool
-	stmts map[string]*preparedStmt
-
-	// done receives one value when a server goroutine exits; running says
-	// whether one is outstanding. Both belong to the client goroutine.
-	done    chan struct{}
-	running bool
+	// the client's statement names, made at the first Parse. done receives
+	// one value when a server goroutine exits; running says whether one is
+	// outstanding. All four belong to the client goroutine.
+	prep, running bool
+	stmts         map[string]*preparedStmt
+	done          chan struct{}
+	// end receives the session's result when it runs under Go (shed.go);
+	// set before it starts.
+	end func(error)
 
 	cancels sync.WaitGroup // cancel requests in flight to the attached server
 
@@ -109,6 +109,8 @@ type Session struct {
 	copyIn         bool // the server is in COPY FROM STDIN (CopyInResponse seen)
 	clientCopy     bool // the client is sending COPY data
 	writing        bool // the client goroutine is using server.W
+	shed           bool // Shed asked the client goroutine to move (shed.go)
+	shedDone       bool // it has moved since the client's last transaction
 	syncsSinceExec int  // Syncs sent since the last Execute or Query
 	txStatus       byte
 	gone           bool            // the client will send nothing more
@@ -208,6 +210,13 @@ func (s *Session) Login() (params map[string]string, pid uint32, err error) {
 // Run relays until the client leaves or a fatal error, then cleans up the
 // attached server. It returns nil when the client left normally.
 func (s *Session) Run() error {
+	s.begin()
+	return s.conclude(s.serveClient())
+}
+
+// begin starts what Run runs: the server goroutine of a server attached at
+// login, and the idle timeouts.
+func (s *Session) begin() {
 	s.mu.Lock()
 	srv := s.server
 	s.mu.Unlock()
@@ -216,7 +225,12 @@ func (s *Session) Run() error {
 	} else {
 		s.parkWriter() // the caller has flushed the login answers
 	}
-	err := s.serveClient()
+	s.armIdle()
+}
+
+// conclude cleans up after serveClient returned err and returns Run's
+// result.
+func (s *Session) conclude(err error) error {
 	s.finish()
 	s.flushStats()
 	if isClosed(err) {
@@ -227,11 +241,13 @@ func (s *Session) Run() error {
 
 // serveClient is the client goroutine's loop.
 func (s *Session) serveClient() error {
-	s.armIdle()
 	for {
 		typ, n, err := s.readHeader()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if s.takeShed() {
+					return errShed
+				}
 				if s.busy() {
 					// A deadline armed for an idle moment that has passed.
 					_ = s.conn.SetReadDeadline(time.Time{})
@@ -266,9 +282,18 @@ func (s *Session) timeouts() bool {
 // after the ReadyForQuery that settles the client, and once at the start.
 func (s *Session) armIdle() {
 	s.mu.Lock()
+	s.idleSince = time.Now()
+	s.mu.Unlock()
+	s.setIdleDeadline()
+}
+
+// setIdleDeadline sets the read deadline armIdle describes, counted from
+// when the client went idle; without timeouts it leaves the deadline be.
+func (s *Session) setIdleDeadline() {
+	s.mu.Lock()
 	inTx := s.txStatus != 'I'
 	stop := s.stop != nil
-	s.idleSince = time.Now()
+	since := s.idleSince
 	s.mu.Unlock()
 	if stop && !inTx {
 		_ = s.conn.SetReadDeadline(time.Now())
@@ -282,7 +307,7 @@ func (s *Session) armIdle() {
 		d = s.opts.IdleInTransactionTimeout
 	}
 	if d > 0 {
-		_ = s.conn.SetReadDeadline(time.Now().Add(d))
+		_ = s.conn.SetReadDeadline(since.Add(d))
 	} else {
 		_ = s.conn.SetReadDeadline(time.Time{})
 	}
@@ -768,6 +793,9 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 			}
 			idle := s.pending == 0 && !s.inBatch && !s.copyIn
 			gone := s.gone
+			if idle {
+				s.shedDone = false // a new idle period (shed.go)
+			}
 			release := idle && status == 'I' && s.opts.Mode != SessionMode && !gone
 			violation := idle && status != 'I' && s.opts.Mode == StatementMode && !gone
 			if release {

@@ -99,12 +99,24 @@ type testClient struct {
 
 func startClient(t *testing.T, p Pool, opts Options) *testClient {
 	t.Helper()
+	return startSession(t, p, opts, false)
+}
+
+// startSession is startClient, with the session run by Go instead of Run
+// when async.
+func startSession(t *testing.T, p Pool, opts Options, async bool) *testClient {
+	t.Helper()
 	ctx := testCtx(t)
 	clientEnd, relayEnd := tcpPair(t)
 	tc := &testClient{wire: &countingConn{Conn: clientEnd}, done: make(chan error, 1)}
 	sessions := make(chan *Session, 1)
 	go func() {
-		defer relayEnd.Close()
+		running := false
+		defer func() {
+			if !running {
+				relayEnd.Close()
+			}
+		}()
 		r := wire.NewReader(relayEnd, wire.DefaultBufferSize, wire.DefaultMaxFrameLen)
 		if _, err := r.ReadStartup(); err != nil {
 			close(sessions)
@@ -131,6 +143,14 @@ func startClient(t *testing.T, p Pool, opts Options) *testClient {
 			return
 		}
 		sessions <- sess
+		if async {
+			running = true
+			sess.Go(func(err error) {
+				relayEnd.Close()
+				tc.done <- err
+			})
+			return
+		}
 		tc.done <- sess.Run()
 	}()
 	cfg, err := pgconn.ParseConfig("host=127.0.0.1 port=1 user=" + cluster.User + " dbname=postgres sslmode=disable")
