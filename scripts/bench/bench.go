@@ -333,13 +333,15 @@ func (b *bench) idleRound(ctx context.Context, r int, kind string) error {
 		srv, err = b.startBouncer(ctx, kindBouncer+"-idle", false)
 	}
 	if err == nil {
-		var silent, active float64
-		silent, active, err = idleMemory(ctx, srv, b.idleN)
+		var kib idleKiB
+		kib, err = idleMemory(ctx, srv, b.idleN)
 		srv.proc.halt()
 		if err == nil {
-			b.res.add(idleWork, kind, figIdle, silent)
-			b.res.add(idleWork, kind, figIdleActive, active)
-			fmt.Fprintf(os.Stderr, "%-50s %8.2f KiB per idle client, %.2f after a query (%d clients)\n", tag, silent, active, b.idleN)
+			b.res.add(idleWork, kind, figIdle, kib.silent)
+			b.res.add(idleWork, kind, figIdleActive, kib.active)
+			b.res.add(idleWork, kind, figIdleRested, kib.rested)
+			fmt.Fprintf(os.Stderr, "%-50s %8.2f KiB per idle client, %.2f after a query, %.2f %v later (%d clients)\n",
+				tag, kib.silent, kib.active, kib.rested, restedAfter, b.idleN)
 			return nil
 		}
 	}

@@ -15,20 +15,27 @@ import (
 // backlog of either pooler.
 const loginConcurrency = 64
 
-// idleMemory opens n client connections to srv, logs each in and leaves it
-// silent, and returns the growth of srv's resident set per client, in KiB:
-// silent, and again after each client has run one query and gone quiet
-// (active), as the clients of an application's connection pool do. srv
-// should be freshly started, so that memory freed by earlier load does not
-// hide the growth.
-func idleMemory(ctx context.Context, srv *server, n int) (silent, active float64, err error) {
+// idleKiB is the growth of a server's resident set per idle client, in KiB:
+// once the clients are logged in and silent; 2 s after each has run one
+// query and gone quiet, as the clients of an application's connection pool
+// do; and again restedAfter later, when the pooler has had time to shed the
+// stacks of idle clients (Odyssey-Go: 5 to 10 s idle).
+type idleKiB struct{ silent, active, rested float64 }
+
+const restedAfter = 10 * time.Second
+
+// idleMemory opens n client connections to srv, logs each in, leaves it
+// silent, then has each run a query, and measures srv's growth. srv should
+// be freshly started, so that memory freed by earlier load does not hide
+// the growth.
+func idleMemory(ctx context.Context, srv *server, n int) (kib idleKiB, err error) {
 	pid := srv.pid()
 	if err := sleep(ctx, time.Second); err != nil {
-		return 0, 0, err
+		return kib, err
 	}
 	before, err := rssKiB(pid)
 	if err != nil {
-		return 0, 0, err
+		return kib, err
 	}
 	conns := make([]net.Conn, n)
 	defer func() {
@@ -51,11 +58,11 @@ func idleMemory(ctx context.Context, srv *server, n int) (silent, active float64
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, 0, err
+		return kib, err
 	}
-	growth := func() (float64, error) {
+	growth := func(wait time.Duration) (float64, error) {
 		// Let the server finish whatever the clients left it doing.
-		if err := sleep(ctx, 2*time.Second); err != nil {
+		if err := sleep(ctx, wait); err != nil {
 			return 0, err
 		}
 		if err := srv.alive(); err != nil {
@@ -67,8 +74,8 @@ func idleMemory(ctx context.Context, srv *server, n int) (silent, active float64
 		}
 		return float64(after-before) / float64(n), nil
 	}
-	if silent, err = growth(); err != nil {
-		return 0, 0, err
+	if kib.silent, err = growth(2 * time.Second); err != nil {
+		return kib, err
 	}
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(loginConcurrency)
@@ -81,12 +88,13 @@ func idleMemory(ctx context.Context, srv *server, n int) (silent, active float64
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, 0, err
+		return kib, err
 	}
-	if active, err = growth(); err != nil {
-		return 0, 0, err
+	if kib.active, err = growth(2 * time.Second); err != nil {
+		return kib, err
 	}
-	return silent, active, nil
+	kib.rested, err = growth(restedAfter)
+	return kib, err
 }
 
 // query runs sql on a logged-in connection and reads up to ReadyForQuery.

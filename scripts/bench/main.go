@@ -20,8 +20,8 @@
 // /proc/PID/stat before and after divided by the transactions pgbench
 // processed. Each round then starts a fresh pooler and a fresh PgBouncer,
 // opens N idle client connections to each (logged in, then silent) and
-// reports the growth of the resident set per client, then again after each
-// client has run one query.
+// reports the growth of the resident set per client, then again 2 s and
+// 12 s after each client has run one query.
 //
 // The result is one table of medians over the rounds with the
 // pooler/PgBouncer ratio and the target for each figure, printed and written

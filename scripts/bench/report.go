@@ -20,8 +20,10 @@ const (
 	figConnRate = "connections/s"
 	figConnTime = "connect time avg, ms" // pgbench's own figure
 	figIdle     = "KiB per idle client"
-	// figIdleActive is figIdle once each client has run a query.
-	figIdleActive = "KiB per idle client after a query"
+	// figIdleActive is figIdle 2 s after each client has run a query;
+	// figIdleRested restedAfter later (idle.go).
+	figIdleActive = "KiB per idle client, 2 s after a query"
+	figIdleRested = "KiB per idle client, 12 s after a query"
 )
 
 // idleWork is the memory measurement's name for BENCH_ONLY and results.
@@ -101,7 +103,7 @@ func targetFor(w workload, fig string) (target, bool) {
 		return target{atLeast: true, limit: 1.5}, true
 	case fig == figConnRate:
 		return target{atLeast: true, limit: 1}, true
-	case fig == figIdle || fig == figIdleActive:
+	case fig == figIdle || fig == figIdleActive || fig == figIdleRested:
 		return target{limit: 8, abs: true, unit: "KiB"}, true
 	}
 	return target{}, false
@@ -110,7 +112,7 @@ func targetFor(w workload, fig string) (target, bool) {
 func figures(w workload) []string {
 	switch {
 	case w.name == idleWork:
-		return []string{figIdle, figIdleActive}
+		return []string{figIdle, figIdleActive, figIdleRested}
 	case w.storm:
 		return []string{figConnRate, figConnTime, figCPUConn}
 	}
