@@ -655,7 +655,13 @@ func (s *Session) finish() {
 			cancel()
 		}
 		// Wake the server goroutine: it now owns the server's writer too.
-		_ = srv.Conn.SetReadDeadline(time.Now())
+		// Only while it is attached: once serveServer has detached it, the
+		// server may already be back in the pool, serving another client.
+		s.mu.Lock()
+		if s.server == srv {
+			_ = srv.Conn.SetReadDeadline(time.Now())
+		}
+		s.mu.Unlock()
 	}
 	if s.running {
 		<-s.done
@@ -704,7 +710,13 @@ func (s *Session) serveServer(srv *backend.Server) {
 	if s.server == srv {
 		s.setServerLocked(nil)
 	}
+	gone := s.gone
 	s.mu.Unlock()
+	if gone {
+		// finish may have set a deadline to wake this goroutine after it
+		// had stopped reading; detached, no one sets it again.
+		_ = srv.Conn.SetReadDeadline(time.Time{})
+	}
 	if !clean {
 		s.unpin(srv)
 		s.discard(srv)
