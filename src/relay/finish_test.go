@@ -10,27 +10,28 @@ import (
 )
 
 // TestClientGoneServerReusable: a session-mode client leaves while its
-// query runs; the query is cancelled and the server goes back to the pool
-// before the client goroutine's cleanup is over. The next client gets that
-// server and can use it: no deadline meant to wake the old session's server
-// goroutine is left on it.
+// query runs; the query is cancelled, the server reset and put back in the
+// pool while the client goroutine's cleanup goes on. The next client gets
+// that server and can use it: neither the cancel request nor the deadline
+// that wakes the server goroutine hit the reset or outlive it.
 func TestClientGoneServerReusable(t *testing.T) {
 	p := newPool(t, 1)
 	opts := Options{Mode: SessionMode, Cancel: true}
 	tc := startClient(t, p, opts)
 	s := tc.sess
-	detached := func() bool {
+	answered := func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.server == nil
+		return s.pending == 0
 	}
 	s.mu.Lock()
 	s.cancel = func(ctx context.Context, srv *backend.Server) error {
 		err := srv.Cancel(ctx)
-		// Let the server goroutine see the cancelled query end and detach
-		// the server before finish goes on: the order that once left a
-		// read deadline on a pooled server.
-		for !detached() && ctx.Err() == nil {
+		// Let the server goroutine see the cancelled query end before
+		// finish goes on, so that it resets and releases the server while
+		// finish wakes it: a wake that once cut the reset short or stayed
+		// on the server in the pool.
+		for !answered() && ctx.Err() == nil {
 			time.Sleep(time.Millisecond)
 		}
 		return err

@@ -647,19 +647,24 @@ func (s *Session) finish() {
 		s.startServer(srv)
 	}
 	if srv != nil {
+		// Wake the server goroutine: it now owns the server's writer too.
+		wake := time.Now()
 		if running && s.opts.Cancel {
 			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 			if err := s.Cancel(ctx); err != nil {
 				log.G(s.ctx).WithError(err).Debug("cancel on client exit")
+			} else {
+				// The cancelled query's ReadyForQuery wakes it, and it
+				// may be resetting the server by now: only bound the wait.
+				wake = wake.Add(cleanupTimeout)
 			}
 			cancel()
 		}
-		// Wake the server goroutine: it now owns the server's writer too.
 		// Only while it is attached: once serveServer has detached it, the
 		// server may already be back in the pool, serving another client.
 		s.mu.Lock()
 		if s.server == srv {
-			_ = srv.Conn.SetReadDeadline(time.Now())
+			_ = srv.Conn.SetReadDeadline(wake)
 		}
 		s.mu.Unlock()
 	}
@@ -999,12 +1004,17 @@ func (s *Session) settle(srv *backend.Server, rollbackSent *bool) (done, clean b
 	if broken {
 		return true, false
 	}
-	switch {
-	case pending > 0 && !copyIn:
+	if pending > 0 && !copyIn {
 		if !s.opts.Cancel {
 			return true, false
 		}
 		return false, false // wait for the (cancelled) query to finish
+	}
+	// Send nothing while a cancel request is in flight: the postmaster
+	// signals the backend twice (its process, then its process group), and
+	// a late signal cancels whatever runs next, such as the reset below.
+	s.cancels.Wait()
+	switch {
 	case copyIn:
 		// CopyFail ends COPY FROM STDIN with an error; the Sync closes an
 		// extended-protocol COPY and is answered in the simple one too.
