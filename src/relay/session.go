@@ -640,7 +640,12 @@ func (s *Session) finish() {
 	s.gone = true
 	s.goneFlag.Store(true)
 	srv := s.server
-	running := srv != nil && s.pending > 0
+	cancelling := srv != nil && s.pending > 0 && s.opts.Cancel
+	if cancelling {
+		// Counted with gone set: settle, which waits for cancels once it
+		// sees gone, never waits while a count starts from zero.
+		s.cancels.Add(1)
+	}
 	s.mu.Unlock()
 	if srv != nil && !s.running {
 		// Attached at login in session mode but Run never started it.
@@ -649,9 +654,9 @@ func (s *Session) finish() {
 	if srv != nil {
 		// Wake the server goroutine: it now owns the server's writer too.
 		wake := time.Now()
-		if running && s.opts.Cancel {
+		if cancelling {
 			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-			if err := s.Cancel(ctx); err != nil {
+			if err := s.cancel(ctx, srv); err != nil {
 				log.G(s.ctx).WithError(err).Debug("cancel on client exit")
 			} else {
 				// The cancelled query's ReadyForQuery wakes it, and it
@@ -659,6 +664,7 @@ func (s *Session) finish() {
 				wake = wake.Add(cleanupTimeout)
 			}
 			cancel()
+			s.cancels.Done()
 		}
 		// Only while it is attached: once serveServer has detached it, the
 		// server may already be back in the pool, serving another client.
@@ -691,12 +697,13 @@ func (s *Session) finish() {
 }
 
 // Cancel forwards a cancel request to the server running this client's
-// query, if one is running. The server is not released until the request
-// has been delivered, so it can never cancel another client's query.
+// query, if one is running and the client has not gone (finish cancels
+// then). The server is not released until the request has been delivered,
+// so it can never cancel another client's query.
 func (s *Session) Cancel(ctx context.Context) error {
 	s.mu.Lock()
 	srv := s.server
-	if srv == nil || s.pending == 0 {
+	if srv == nil || s.pending == 0 || s.gone {
 		s.mu.Unlock()
 		return nil
 	}
