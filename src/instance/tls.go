@@ -89,8 +89,8 @@ func handshake(ctx context.Context, conn net.Conn, sec *tlsconf.Server) (*tls.Co
 		log.G(ctx).WithError(err).Info("TLS handshake failed")
 		return nil, err
 	}
-	if l := log.G(ctx); l.Logger.IsLevelEnabled(logrus.DebugLevel) {
-		l.WithField("tls", tlsconf.Describe(tc.ConnectionState())).Debug("TLS established")
+	if log.Enabled(logrus.DebugLevel) {
+		log.G(ctx).WithField("tls", tlsconf.Describe(tc.ConnectionState())).Debug("TLS established")
 	}
 	return tc, nil
 }

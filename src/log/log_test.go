@@ -28,3 +28,15 @@ func TestGCarriesTheClientsFields(t *testing.T) {
 		t.Fatalf("empty fields kept: %v", f)
 	}
 }
+
+func TestEnabled(t *testing.T) {
+	defer L.Logger.SetLevel(L.Logger.GetLevel())
+	L.Logger.SetLevel(logrus.InfoLevel)
+	if Enabled(logrus.DebugLevel) || !Enabled(logrus.InfoLevel) {
+		t.Fatal("Enabled does not follow the logger's level")
+	}
+	L.Logger.SetLevel(logrus.DebugLevel)
+	if !Enabled(logrus.DebugLevel) {
+		t.Fatal("Enabled does not follow the logger's level")
+	}
+}

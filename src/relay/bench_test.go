@@ -8,6 +8,7 @@ import (
 
 	"github.com/odyssey-go/odyssey/src/backend"
 	"github.com/odyssey-go/odyssey/src/internal/wire"
+	"github.com/odyssey-go/odyssey/src/log"
 	"github.com/odyssey-go/odyssey/src/stats"
 )
 
@@ -44,7 +45,9 @@ func benchmarkForward(b *testing.B, batch int) {
 
 	client, relayEnd := tcpPair(b)
 	defer client.Close()
-	sess := New(context.Background(), relayEnd, wire.NewReader(relayEnd, wire.DefaultBufferSize, wire.DefaultMaxFrameLen),
+	// The instance's context: log lines would carry the client's fields.
+	ctx := log.WithClient(context.Background(), log.Client{ID: "c1", User: "bench", DB: "bench", Route: "bench.bench"})
+	sess := New(ctx, relayEnd, wire.NewReader(relayEnd, wire.DefaultBufferSize, wire.DefaultMaxFrameLen),
 		pool, benchOptions(), nil)
 	done := make(chan error, 1)
 	go func() { done <- sess.Run() }()

@@ -616,8 +616,8 @@ func (s *Session) attach(start bool) (time.Time, error) {
 	s.reqStart, s.xactStart = time.Time{}, time.Time{}
 	s.batch.Assigned(wait)
 	s.mu.Unlock()
-	if l := log.G(s.ctx); l.Logger.IsLevelEnabled(logrus.DebugLevel) {
-		l.WithField("server", srv.ID).Debug("attached")
+	if log.Enabled(logrus.DebugLevel) {
+		log.G(s.ctx).WithField("server", srv.ID).Debug("attached")
 	}
 	if start {
 		s.startServer(srv)
