@@ -149,7 +149,8 @@ func (s *Server) init(opts Options) error {
 		if err == nil {
 			return nil
 		}
-		if attempt < startAttempts && strings.Contains(s.LogTail(20), "Address already in use") {
+		taken := errors.Is(err, errPortTaken) || strings.Contains(s.LogTail(20), "Address already in use")
+		if attempt < startAttempts && taken {
 			continue // another process took a port between freePort and bind
 		}
 		return err
@@ -212,7 +213,9 @@ func (s *Server) waitReady(exited <-chan struct{}) error {
 		}
 		err := s.ping()
 		if err == nil {
-			return nil
+			// Another process may have taken the port between freePort
+			// and slapd's bind, and answered the ping in its place.
+			return s.ownsPorts()
 		}
 		if time.Now().After(deadline) || i > int(readyTimeout/readyPoll) {
 			return fmt.Errorf("ldaptest: slapd did not answer within %s: %v; last lines of %s:\n%s",
@@ -220,6 +223,48 @@ func (s *Server) waitReady(exited <-chan struct{}) error {
 		}
 		time.Sleep(readyPoll)
 	}
+}
+
+// errPortTaken: a port chosen for slapd is listened on by another process.
+var errPortTaken = errors.New("ldaptest: another process listens on slapd's port")
+
+// ownsPorts checks, in /proc, that slapd's ports are listened on by slapd.
+func (s *Server) ownsPorts() error {
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return fmt.Errorf("ldaptest: slapd's sockets: %w", err)
+	}
+	sockets := map[string]bool{}
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil {
+			sockets[l] = true
+		}
+	}
+	table, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return fmt.Errorf("ldaptest: %w", err)
+	}
+	for _, port := range []int{s.Port, s.LDAPSPort} {
+		if port == 0 {
+			continue
+		}
+		local := fmt.Sprintf(":%04X", port)
+		owned := false
+		for _, line := range strings.Split(string(table), "\n")[1:] {
+			// sl local_address rem_address st ... uid timeout inode
+			f := strings.Fields(line)
+			if len(f) > 9 && strings.HasSuffix(f[1], local) && f[3] == "0A" && sockets["socket:["+f[9]+"]"] {
+				owned = true
+			}
+		}
+		if !owned {
+			return fmt.Errorf("%w: %d", errPortTaken, port)
+		}
+	}
+	return nil
 }
 
 // ping reads the root DSE over ldap://.

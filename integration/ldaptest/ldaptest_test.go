@@ -86,3 +86,27 @@ func TestServer(t *testing.T) {
 		t.Errorf("second Stop: %v", err)
 	}
 }
+
+// TestOwnsPorts: a port another process listens on (slapd lost the race
+// between freePort and its bind) is told apart from slapd's own.
+func TestOwnsPorts(t *testing.T) {
+	s, err := Start(Options{TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	if err := s.ownsPorts(); err != nil {
+		t.Fatalf("slapd's own ports: %v", err)
+	}
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	port := s.Port
+	s.Port = other.Addr().(*net.TCPAddr).Port
+	defer func() { s.Port = port }()
+	if err := s.ownsPorts(); !errors.Is(err, errPortTaken) {
+		t.Fatalf("a port another process listens on: got %v, want errPortTaken", err)
+	}
+}
