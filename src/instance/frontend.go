@@ -165,7 +165,9 @@ func (i *Instance) relayClient(c *loggedIn) {
 // sayHello ends a successful login: AuthenticationOk, the ParameterStatus
 // set, the pooler's BackendKeyData and ReadyForQuery.
 func sayHello(w *bufio.Writer, st *client.Startup, params map[string]string, key cancelKey) error {
-	var buf []byte
+	// Built in w's own free space (about 400 bytes of 8 KiB), not in a
+	// slice grown one parameter at a time.
+	buf := w.AvailableBuffer()
 	if st.Minor > 0 || len(st.ProtocolOptions) > 0 {
 		buf, _ = (&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.ProtocolOptions}).Encode(buf)
 	}

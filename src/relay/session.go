@@ -232,6 +232,7 @@ func (s *Session) begin() {
 // result.
 func (s *Session) conclude(err error) error {
 	s.finish()
+	s.cr.Free() // nothing reads the client any more
 	s.flushStats()
 	if isClosed(err) {
 		return nil

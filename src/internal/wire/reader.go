@@ -70,7 +70,17 @@ func (r *Reader) buf() *bufio.Reader {
 // buffered; the next read takes one again. Byte slices from Peek and Body
 // are invalid after it. It does nothing to a Reader of another size.
 func (r *Reader) Release() {
-	if r.br == nil || r.size != DefaultBufferSize || r.br.Buffered() > 0 {
+	if r.br != nil && r.br.Buffered() == 0 {
+		r.Free()
+	}
+}
+
+// Free gives the read buffer back to the shared pool, dropping what it
+// holds: for a reader whose connection is done, so that the next
+// connection's startup does not allocate one. It does nothing to a Reader
+// of another size.
+func (r *Reader) Free() {
+	if r.br == nil || r.size != DefaultBufferSize {
 		return
 	}
 	r.br.Reset(nil)

@@ -160,3 +160,25 @@ func TestRelease(t *testing.T) {
 		t.Fatalf("end of input after Release: %v", err)
 	}
 }
+
+func TestFree(t *testing.T) {
+	var in bytes.Buffer
+	in.Write(AppendFrame(nil, 'Q', []byte("SELECT 1\x00")))
+	r := NewReader(&in, DefaultBufferSize, DefaultMaxFrameLen)
+	if typ, _, err := r.ReadHeader(); err != nil || typ != 'Q' {
+		t.Fatalf("header: %q %v", typ, err)
+	}
+	r.Free() // the body is buffered: dropped
+	if r.br != nil || r.Buffered() != 0 {
+		t.Fatal("Free kept a buffer that held data")
+	}
+	in.Write(AppendFrame(nil, 'X', nil))
+	if typ, _, err := r.ReadHeader(); err != nil || typ != 'X' {
+		t.Fatalf("header after Free: %q %v", typ, err)
+	}
+	other := NewReader(&in, 64, DefaultMaxFrameLen)
+	other.Free()
+	if other.br == nil {
+		t.Fatal("Free gave a buffer of another size to the pool")
+	}
+}
