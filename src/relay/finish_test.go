@@ -56,7 +56,10 @@ func TestClientGoneServerReusable(t *testing.T) {
 
 	next := startClient(t, p, opts)
 	next.exec(t, "SELECT 'usable'")
-	if n := len(p.seen); n != 1 {
+	p.mu.Lock()
+	n := len(p.seen)
+	p.mu.Unlock()
+	if n != 1 {
 		t.Errorf("%d servers used, want the one the first client left", n)
 	}
 }
