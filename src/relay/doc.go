@@ -37,8 +37,10 @@
 // When the client disconnects, a running query is cancelled (pool_cancel),
 // an open extended batch is closed with Sync, a COPY is failed, an open
 // transaction is rolled back (pool_rollback), and the server is released only
-// once it reports ReadyForQuery 'I' with nothing outstanding. Anything else,
-// or no answer within cleanupTimeout, closes the server.
+// once it reports ReadyForQuery 'I' with nothing outstanding. Nothing is
+// sent to the server until the cancel request is done: PostgreSQL signals
+// the backend twice, and a late signal would cancel the rollback or reset.
+// Anything else, or no answer within cleanupTimeout, closes the server.
 //
 // # Traffic figures and client state
 //
