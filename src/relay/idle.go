@@ -45,11 +45,24 @@ func (s *Session) parkWriter() {
 // readHeader is cr.ReadHeader for the client goroutine. With nothing
 // buffered it first gives the read buffer back and parks until the client
 // socket is readable, so that a client waiting between requests holds no
-// read buffer.
+// read buffer. Shed asks only a goroutine parked here to move, and one
+// that wakes to the client's data stays: its frame may need more reads,
+// which the move's deadline would fail.
 func (s *Session) readHeader() (typ byte, n int, err error) {
 	if s.readable != nil && s.cr.Buffered() == 0 {
 		s.cr.Release()
-		if err := s.readable.wait(); err != nil {
+		s.mu.Lock()
+		s.parked = true
+		s.mu.Unlock()
+		err := s.readable.wait()
+		s.mu.Lock()
+		s.parked = false
+		stay := err == nil && s.takeShedLocked()
+		s.mu.Unlock()
+		if stay {
+			s.restoreDeadline() // Shed asked as the client spoke
+		}
+		if err != nil {
 			return 0, 0, err
 		}
 	}

@@ -109,6 +109,7 @@ type Session struct {
 	copyIn         bool // the server is in COPY FROM STDIN (CopyInResponse seen)
 	clientCopy     bool // the client is sending COPY data
 	writing        bool // the client goroutine is using server.W
+	parked         bool // the client goroutine waits for the client to speak (idle.go)
 	shed           bool // Shed asked the client goroutine to move (shed.go)
 	shedDone       bool // it has moved since the client's last transaction
 	syncsSinceExec int  // Syncs sent since the last Execute or Query

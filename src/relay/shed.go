@@ -49,19 +49,21 @@ func (s *Session) run(first bool) {
 }
 
 // Shed asks the client goroutine of a session started with Go to move to a
-// new goroutine, if the client is idle between transactions, with no
-// server, has sent no request for at least idle and has not moved since its
-// last transaction, and reports whether it asked. Safe to call from any goroutine at any time.
+// new goroutine, if it is parked waiting for an idle client (between
+// transactions, with no server, not waiting for one) that has sent no
+// request for at least idle, and has not moved since the client's last
+// transaction; it reports whether it asked. Safe to call from any
+// goroutine at any time.
 func (s *Session) Shed(idle time.Duration) bool {
 	s.mu.Lock()
-	ok := s.end != nil && s.readable != nil && !s.shed && !s.shedDone && !s.gone &&
+	defer s.mu.Unlock()
+	ok := s.end != nil && s.parked && !s.shed && !s.shedDone && !s.gone &&
 		s.server == nil && s.pending == 0 && !s.inBatch && !s.copyIn && !s.clientCopy &&
 		s.txStatus == 'I' && s.stop == nil && time.Since(time.Unix(0, s.info.request.Load())) >= idle
 	if ok {
 		s.shed = true
-	}
-	s.mu.Unlock()
-	if ok {
+		// Under mu: a goroutine that wakes to the client's data meanwhile
+		// finds shed set once it is no longer parked, and undoes this.
 		_ = s.conn.SetReadDeadline(time.Now())
 	}
 	return ok
@@ -72,16 +74,27 @@ func (s *Session) Shed(idle time.Duration) bool {
 // after its read deadline passed.
 func (s *Session) takeShed() bool {
 	s.mu.Lock()
+	asked := s.takeShedLocked()
+	s.mu.Unlock()
+	if asked {
+		s.restoreDeadline()
+	}
+	return asked
+}
+
+// takeShedLocked clears Shed's request and reports whether there was one.
+// s.mu must be held.
+func (s *Session) takeShedLocked() bool {
 	asked := s.shed
 	s.shed = false
 	s.shedDone = s.shedDone || asked
-	s.mu.Unlock()
-	if !asked {
-		return false
-	}
+	return asked
+}
+
+// restoreDeadline puts back the read deadline that Shed's replaced.
+func (s *Session) restoreDeadline() {
 	_ = s.conn.SetReadDeadline(time.Time{})
 	if !s.busy() {
 		s.setIdleDeadline()
 	}
-	return true
 }

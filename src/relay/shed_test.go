@@ -111,3 +111,28 @@ func isCode(err error, code string) bool {
 	pe, ok := pgerr.As(err)
 	return ok && pe.Code == code
 }
+
+// TestShedLeavesAWaitingClient: a client whose request waits for a server
+// is not parked on its socket, and Shed leaves it be: the deadline that
+// moves a goroutine would fail the reads of the rest of its frame once the
+// server comes.
+func TestShedLeavesAWaitingClient(t *testing.T) {
+	p := newPool(t, 1)
+	holder := startSession(t, p, Options{Mode: TransactionMode}, true)
+	waiter := startSession(t, p, Options{Mode: TransactionMode}, true) // logs in with the server
+	holder.exec(t, "BEGIN")
+	ctx := testCtx(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := waiter.pg.Exec(ctx, "SELECT 1").ReadAll()
+		done <- err
+	}()
+	eventually(t, "client waiting for a server", func() bool { return waiter.sess.info.waitSince.Load() != 0 })
+	if waiter.sess.Shed(0) {
+		t.Error("Shed asked a client that waits for a server")
+	}
+	holder.exec(t, "COMMIT")
+	if err := <-done; err != nil {
+		t.Fatalf("waiting client's query: %v", err)
+	}
+}
