@@ -21,6 +21,7 @@ import (
 	"github.com/odyssey-go/odyssey/src/pgerr"
 	"github.com/odyssey-go/odyssey/src/relay"
 	"github.com/odyssey-go/odyssey/src/route"
+	"github.com/sirupsen/logrus"
 )
 
 // frontend is the story of one client connection up to the relay, in the
@@ -153,7 +154,7 @@ func (i *Instance) relayClient(c *loggedIn) {
 			_, _ = w.Write(pe.AppendFrame(nil))
 			_ = w.Flush()
 			log.G(ctx).WithError(err).Info("client session ended")
-		} else if err != nil && !errors.Is(err, io.EOF) {
+		} else if err != nil && !errors.Is(err, io.EOF) && log.Enabled(logrus.DebugLevel) {
 			log.G(ctx).WithError(err).Debug("client session ended")
 		}
 		if c.logSession {
@@ -268,7 +269,9 @@ func (i *Instance) startup(ctx context.Context, conn net.Conn, ln *config.Listen
 func (i *Instance) forwardCancel(ctx context.Context, pid, secret uint32) {
 	sess := i.cancelKeys.lookup(pid, secret)
 	if sess == nil {
-		log.G(ctx).Debug("cancel request with unknown key")
+		if log.Enabled(logrus.DebugLevel) {
+			log.G(ctx).Debug("cancel request with unknown key")
+		}
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -283,8 +286,11 @@ func (i *Instance) forwardCancel(ctx context.Context, pid, secret uint32) {
 func (i *Instance) refuseClient(ctx context.Context, conn net.Conn, err error) {
 	pe, ok := pgerr.As(err)
 	if !ok {
-		// The client went away or sent garbage we could not even frame.
-		log.G(ctx).WithError(err).Debug("client startup failed")
+		// The client went away or sent garbage we could not even frame:
+		// health checks do that all day, so no entry is built for nothing.
+		if log.Enabled(logrus.DebugLevel) {
+			log.G(ctx).WithError(err).Debug("client startup failed")
+		}
 		return
 	}
 	if !pe.Fatal() {
