@@ -873,6 +873,12 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 				return s.afterTransaction(srv)
 			}
 			if gone && idle {
+				if cleanupBy.IsZero() {
+					// Cleanup starts here when the cancelled query's
+					// answer, not finish's deadline, woke this goroutine:
+					// bound what settle sends, such as a ROLLBACK.
+					cleanupBy = time.Now().Add(cleanupTimeout)
+				}
 				_ = srv.Conn.SetReadDeadline(cleanupBy)
 				if done, ok := s.settle(srv, &rollbackSent); done {
 					_ = srv.Conn.SetReadDeadline(time.Time{})
