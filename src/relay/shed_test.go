@@ -14,13 +14,24 @@ func idleAfter(t *testing.T, tc *testClient, p *watchedPool, sql string) {
 	eventually(t, "server back in the pool", func() bool { return p.Stats().Idle == 1 })
 }
 
-// shed asks tc's session to move and waits until it has.
+// parked waits until tc's client goroutine waits on the socket, where a
+// Shed that declines cannot decline only because it came too early.
+func parked(t *testing.T, tc *testClient) {
+	t.Helper()
+	eventually(t, "client goroutine parked", func() bool {
+		tc.sess.mu.Lock()
+		defer tc.sess.mu.Unlock()
+		return tc.sess.parked
+	})
+}
+
+// shed asks tc's session to move and waits until it has. Its client
+// goroutine may still be on its way back to the socket wait, where Shed
+// finds it.
 func shed(t *testing.T, tc *testClient) {
 	t.Helper()
 	m := moves.Load()
-	if !tc.sess.Shed(0) {
-		t.Fatal("Shed did not ask an idle session to move")
-	}
+	eventually(t, "Shed asks the idle session to move", func() bool { return tc.sess.Shed(0) })
 	eventually(t, "client goroutine moved", func() bool { return moves.Load() > m })
 }
 
@@ -30,16 +41,19 @@ func TestShedMovesAnIdleClient(t *testing.T) {
 	p := newPool(t, 1)
 	tc := startSession(t, p, Options{Mode: TransactionMode}, true)
 	idleAfter(t, tc, p, "SELECT 1")
+	parked(t, tc)
 	if tc.sess.Shed(time.Hour) {
 		t.Error("Shed asked a session idle for less than it was given")
 	}
 	shed(t, tc)
+	parked(t, tc)
 	if tc.sess.Shed(0) {
 		t.Error("Shed asked a session that has moved since it went idle")
 	}
 	idleAfter(t, tc, p, "SELECT 2")
 	shed(t, tc)
 	tc.exec(t, "BEGIN")
+	parked(t, tc)
 	if tc.sess.Shed(0) {
 		t.Error("Shed asked a session inside a transaction")
 	}
@@ -56,11 +70,13 @@ func TestShedNeedsGo(t *testing.T) {
 	p := newPool(t, 2)
 	tc := startSession(t, p, Options{Mode: TransactionMode}, false)
 	idleAfter(t, tc, p, "SELECT 1")
+	parked(t, tc)
 	if tc.sess.Shed(0) {
 		t.Error("Shed asked a session run by Run")
 	}
 	sm := startSession(t, p, Options{Mode: SessionMode}, true)
 	sm.exec(t, "SELECT 1")
+	parked(t, sm)
 	if sm.sess.Shed(0) {
 		t.Error("Shed asked a session-mode session, which holds its server")
 	}
