@@ -6,12 +6,12 @@
 // SSLRequest or PostgreSQL 17's direct negotiation, as the listen block's
 // tls says; GSSENCRequest declined; CancelRequest forwarded), routing to a rule,
 // client_max, authentication, login (a server with the client's settings
-// applied reports the ParameterStatus set), then relay.Session.Run until the
-// client leaves. The relay (relayClient) runs on a new goroutine that
-// replaces the login's, and moves to another once the client has idled for
+// applied reports the ParameterStatus set), then the relay until the client
+// leaves. The relay (relayClient, relay.Session.Go) runs on a new goroutine
+// that replaces the login's, and moves to another once the client has idled for
 // shedIdle (shedLoop), so that an idle client's goroutine keeps a small
-// stack. From the TLS handshake on, the frontend's conn is
-// the *tls.Conn, whose ConnectionState authentication reads.
+// stack. From the TLS handshake on, the frontend's conn is the *tls.Conn,
+// whose ConnectionState authentication reads.
 //
 // TLS (tls.go): each listen block's tlsconf.Server sits behind an atomic
 // pointer that every handshake loads once; Reload reads the new files
