@@ -15,6 +15,7 @@
 //	pool          servers of one route and endpoint: LIFO idle, FIFO waiters
 //	backend       one PostgreSQL connection: dial, login, small queries
 //	internal/wire frames: header-only reading, buffered writing
+//	internal/sockio socket reads and writes as raw system calls
 //	internal/scram SCRAM secrets, the server side, pass-through logins
 //
 // config, client, pgerr, log and stats (traffic counters, averages,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/odyssey-go/odyssey/src/internal/sockio"
 	"github.com/odyssey-go/odyssey/src/internal/tlsconf"
 	"github.com/odyssey-go/odyssey/src/internal/wire"
 	"github.com/odyssey-go/odyssey/src/pgerr"
@@ -110,6 +111,7 @@ func attempt(ctx context.Context, opts Options, enc encryption) (_ *Server, encr
 	if err != nil {
 		return nil, false, fmt.Errorf("connect to %s %s: %w", opts.Network, opts.Address, err)
 	}
+	raw = sockio.Wrap(raw) // reads and writes keep their P: see sockio
 	if dl, ok := ctx.Deadline(); ok {
 		_ = raw.SetDeadline(dl)
 	}

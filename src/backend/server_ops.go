@@ -6,6 +6,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/odyssey-go/odyssey/src/internal/sockio"
 )
 
 // terminate is the Terminate message: 'X' and a length of 4.
@@ -102,8 +104,8 @@ type probe struct {
 }
 
 func (p *probe) check(fd uintptr) bool {
-	n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	p.alive = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+	_, err := sockio.Peek(fd, p.buf[:])
+	p.alive = err == syscall.EAGAIN
 	return true // never wait for readiness
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/odyssey-go/odyssey/src/client"
 	"github.com/odyssey-go/odyssey/src/config"
+	"github.com/odyssey-go/odyssey/src/internal/sockio"
 	"github.com/odyssey-go/odyssey/src/internal/tlsconf"
 	"github.com/odyssey-go/odyssey/src/internal/wire"
 	"github.com/odyssey-go/odyssey/src/log"
@@ -32,6 +33,7 @@ import (
 // (refused, a cancel request, a console session).
 func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Listen, cfg *config.Config) (c *loggedIn) {
 	id := i.nextClientID.Add(1)
+	conn = sockio.Wrap(conn) // reads and writes keep their P: see sockio
 	// Each step replaces the context's log fields instead of wrapping
 	// them, so that an idle client keeps one context value, not a chain
 	// (issue 5).

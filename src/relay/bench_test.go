@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/odyssey-go/odyssey/src/backend"
+	"github.com/odyssey-go/odyssey/src/internal/sockio"
 	"github.com/odyssey-go/odyssey/src/internal/wire"
 	"github.com/odyssey-go/odyssey/src/log"
 	"github.com/odyssey-go/odyssey/src/stats"
@@ -45,6 +46,7 @@ func benchmarkForward(b *testing.B, batch int) {
 
 	client, relayEnd := tcpPair(b)
 	defer client.Close()
+	relayEnd = sockio.Wrap(relayEnd) // as the instance wraps a client's socket
 	// The instance's context: log lines would carry the client's fields.
 	ctx := log.WithClient(context.Background(), log.Client{ID: "c1", User: "bench", DB: "bench", Route: "bench.bench"})
 	sess := New(ctx, relayEnd, wire.NewReader(relayEnd, wire.DefaultBufferSize, wire.DefaultMaxFrameLen),
@@ -133,6 +135,7 @@ func tcpPair(tb testing.TB) (net.Conn, net.Conn) {
 func scriptedServer(tb testing.TB) (net.Conn, func()) {
 	tb.Helper()
 	pooler, server := tcpPair(tb)
+	pooler = sockio.Wrap(pooler) // as backend wraps a server's socket
 	answer := wire.AppendFrame(nil, 'C', []byte("SELECT 1\x00"))
 	answer = wire.AppendFrame(answer, 'Z', []byte{'I'})
 	done := make(chan struct{})

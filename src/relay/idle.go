@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/odyssey-go/odyssey/src/internal/sockio"
 	"github.com/odyssey-go/odyssey/src/internal/wire"
 )
 
@@ -87,7 +88,7 @@ type readWait struct {
 // TCP or unix socket (TLS, net.Pipe): those read through their own buffers.
 func newReadWait(conn net.Conn) *readWait {
 	switch conn.(type) {
-	case *net.TCPConn, *net.UnixConn:
+	case *net.TCPConn, *net.UnixConn, *sockio.Conn:
 	default:
 		return nil
 	}
@@ -112,7 +113,7 @@ func (w *readWait) check(fd uintptr) bool {
 		return true // woken by the netpoller: readable
 	}
 	w.peeked = true
-	_, _, err := syscall.Recvfrom(int(fd), w.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	_, err := sockio.Peek(fd, w.buf[:])
 	// Bytes, EOF (0) or an error: let the read that follows see them.
-	return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+	return err != syscall.EAGAIN
 }
