@@ -62,6 +62,17 @@ func New(secrets *SecretCache, v Verifiers) *Authenticator {
 	return &Authenticator{Secrets: secrets, Verifiers: v, mockKey: key}
 }
 
+// Exchanges reports whether method asks the client for something, and so
+// may wait on the client and on what checks its answer (auth_query, PAM,
+// LDAP). The others decide from the startup packet and the TLS state.
+func Exchanges(method string) bool {
+	switch method {
+	case "none", "", "block", "cert":
+		return false
+	}
+	return true
+}
+
 // Authenticate runs rule's method for user over c. cfg supplies LDAP
 // endpoints. Errors are FATAL *pgerr.Error for the client, or the
 // connection's own error (the client went away: psql does that on purpose

@@ -43,7 +43,7 @@ func (i *Instance) authenticate(ctx context.Context, conn net.Conn, r *wire.Read
 	}
 	hc := hba.Conn{SSL: tlsState != nil, Database: st.Database, User: st.User}
 	remoteHost := ""
-	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+	if ap, ok := remoteAddrPort(conn); ok {
 		hc.Addr = ap.Addr().Unmap()
 		remoteHost = hc.Addr.String()
 	} else {
@@ -60,12 +60,17 @@ func (i *Instance) authenticate(ctx context.Context, conn net.Conn, r *wire.Read
 			return err
 		}
 	}
-	timeout := ln.ClientLoginTimeout
-	if timeout <= 0 {
-		timeout = defaultAuthTimeout
+	if auth.Exchanges(rt.Rule.Authentication) {
+		// Only an exchange can wait on others (auth_query, PAM, LDAP);
+		// the others would pay for a timer per connection for nothing.
+		timeout := ln.ClientLoginTimeout
+		if timeout <= 0 {
+			timeout = defaultAuthTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	c := &auth.Conn{R: r, W: conn, TLS: tlsState, RemoteHost: remoteHost}
 	login, err := i.auth.Authenticate(ctx, c, i.router.Config(), rt.Rule, st.User)
 	if err != nil {
@@ -73,6 +78,15 @@ func (i *Instance) authenticate(ctx context.Context, conn net.Conn, r *wire.Read
 	}
 	rt.LearnCredentials(route.Credentials{Password: login.Password, MD5: login.MD5, SCRAM: login.SCRAM})
 	return nil
+}
+
+// remoteAddrPort is the client's address and port; false for a unix socket.
+func remoteAddrPort(conn net.Conn) (netip.AddrPort, bool) {
+	if a, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort(), true // not formatted and parsed back
+	}
+	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
+	return ap, err == nil
 }
 
 // authQueryServer lends auth_query a server of the route for
