@@ -18,10 +18,11 @@
 // blocking (os.File.Fd on what net.TCPConn.File returns would), or a raw
 // read would hold its thread and P until data came.
 //
-// A Conn's Read must not be called from two goroutines at once, nor its
-// Write: each keeps its call's state in the Conn, so that no closure is
-// allocated per call. One reader and one writer at a time is what the relay
-// does.
+// Each direction keeps its call's state in the Conn, so that no closure is
+// allocated per call, under a mutex of its own: a Conn may be used from
+// several goroutines as any net.Conn may, and concurrent Reads (or Writes)
+// take turns. The relay has one reader and one writer at a time, so the
+// mutexes are never contended there.
 package sockio
 
 import (
@@ -29,6 +30,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -39,12 +41,14 @@ type Conn struct {
 	raw syscall.RawConn
 
 	// Read's state: the buffer, what the call read, its error.
+	rmu    sync.Mutex
 	rbuf   []byte
 	rn     int
 	rerr   syscall.Errno
 	readFn func(fd uintptr) bool
 
 	// Write's state.
+	wmu     sync.Mutex
 	wbuf    []byte
 	wn      int
 	werr    syscall.Errno
@@ -79,10 +83,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	c.rmu.Lock()
 	c.rbuf, c.rn, c.rerr = p, 0, 0
 	err := c.raw.Read(c.readFn)
 	n, errno := c.rn, c.rerr
 	c.rbuf = nil
+	c.rmu.Unlock()
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
@@ -116,10 +122,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	c.wmu.Lock()
 	c.wbuf, c.wn, c.werr = p, 0, 0
 	err := c.raw.Write(c.writeFn)
 	n, errno := c.wn, c.werr
 	c.wbuf = nil
+	c.wmu.Unlock()
 	switch {
 	case err != nil:
 		return n, c.opError("write", err)

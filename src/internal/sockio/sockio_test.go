@@ -220,3 +220,39 @@ func TestNoAllocations(t *testing.T) {
 		t.Fatalf("%.1f allocations per Write and Read, want 0", allocs)
 	}
 }
+
+// TestConcurrentWrites: whole writes from several goroutines arrive whole,
+// as with a net.Conn (run with -race).
+func TestConcurrentWrites(t *testing.T) {
+	a, b := pair(t, "tcp")
+	const writers, each, size = 4, 200, 1000
+	done := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			msg := bytes.Repeat([]byte{byte('a' + w)}, size)
+			for range each {
+				if _, err := a.Write(msg); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	got := make([]byte, writers*each*size)
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadFull(b, got); read <- err }()
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(got); i += size {
+		if !bytes.Equal(got[i:i+size], bytes.Repeat(got[i:i+1], size)) {
+			t.Fatalf("write at offset %d was interleaved with another", i)
+		}
+	}
+}
