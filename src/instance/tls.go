@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/odyssey-go/odyssey/src/config"
+	"github.com/odyssey-go/odyssey/src/internal/sockio"
 	"github.com/odyssey-go/odyssey/src/internal/tlsconf"
 	"github.com/odyssey-go/odyssey/src/log"
 	"github.com/odyssey-go/odyssey/src/pgerr"
@@ -60,20 +61,16 @@ func directTLS(conn net.Conn) (bool, error) {
 	}
 	var b [1]byte
 	var n int
-	var rerr error
+	var errno syscall.Errno
 	err = raw.Read(func(fd uintptr) bool {
-		for {
-			n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
-			if rerr != syscall.EINTR {
-				return rerr != syscall.EAGAIN // EAGAIN: wait until readable
-			}
-		}
+		n, errno = sockio.Peek(fd, b[:])
+		return errno != syscall.EAGAIN // EAGAIN: wait until readable
 	})
 	switch {
 	case err != nil:
 		return false, err
-	case rerr != nil:
-		return false, rerr
+	case errno != 0:
+		return false, errno
 	case n == 0:
 		return false, io.EOF
 	}
