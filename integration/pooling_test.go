@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -323,6 +324,49 @@ func TestPoolTimeout(t *testing.T) {
 	}
 	if v, err := extended(ctx, b, "SELECT $1::int", "3"); err != nil || v[0] != "3" {
 		t.Fatalf("extended after the server was freed: %v %v", v, err)
+	}
+}
+
+// TestLoginWhileEveryServerIsBusy: in transaction mode a client logs in
+// while the only server is inside another client's transaction, as with
+// PgBouncer. Its ParameterStatus set is the one a login with the same
+// settings got from a server, normalised by PostgreSQL (DateStyle "iso, dmy"
+// comes back "ISO, DMY"), and only its first query waits for the server.
+func TestLoginWhileEveryServerIsBusy(t *testing.T) {
+	p := startPool(t, poolSpec{role: "pooled_busy_login", mode: "transaction", size: 1, extra: `pool_timeout = "1s"`})
+	ctx := testCtx(t)
+	settings := "application_name=busy_login&options=-c%20DateStyle%3Diso,dmy"
+	first := p.conn(t, settings) // the server tells the set
+	holder := p.conn(t, "")
+	if _, err := simple(ctx, holder, "BEGIN; SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	second, err := pgconn.Connect(cctx, p.dsn(settings))
+	if err != nil {
+		t.Fatalf("login while the only server is in a transaction: %v", err)
+	}
+	t.Cleanup(func() { closeQuietly(second) })
+	if got := second.ParameterStatus("DateStyle"); got != "ISO, DMY" {
+		t.Errorf("DateStyle %q, want the server's normalised \"ISO, DMY\"", got)
+	}
+	for _, name := range []string{"server_version", "server_encoding", "client_encoding", "DateStyle", "IntervalStyle",
+		"TimeZone", "integer_datetimes", "standard_conforming_strings", "application_name", "is_superuser", "session_authorization"} {
+		if a, b := first.ParameterStatus(name), second.ParameterStatus(name); a != b || b == "" {
+			t.Errorf("ParameterStatus %s: %q at the login through a server, %q at the login without one", name, a, b)
+		}
+	}
+	_, err = simple(ctx, second, "SELECT 1")
+	wantCode(t, "first query while the only server is in a transaction", err, "53300")
+	if _, err := simple(ctx, holder, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if v := one(t, ctx, second, "SHOW DateStyle"); v != "ISO, DMY" {
+		t.Fatalf("DateStyle on the server: %q", v)
+	}
+	if v := one(t, ctx, second, "SHOW application_name"); v != "busy_login" {
+		t.Fatalf("application_name on the server: %q", v)
 	}
 }
 

@@ -103,8 +103,10 @@ func (i *Instance) frontend(ctx context.Context, conn net.Conn, ln *config.Liste
 		return nil
 	}
 
-	// 4. Login: a server with the client's settings tells us the
-	// ParameterStatus set; in session mode it stays attached.
+	// 4. Login: the ParameterStatus set a server reports with the client's
+	// settings, remembered by the pool after the first such login in
+	// transaction and statement modes; in session mode the server stays
+	// attached.
 	sess := newSession(ctx, conn, r, rt, id, vars)
 	params, pid, err := sess.Login()
 	if err != nil {

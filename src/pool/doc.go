@@ -39,6 +39,11 @@
 //     registry that changes only when a dial succeeds or a server closes,
 //     so Acquire and Release of an idle server stay allocation-free.
 //
+// Login answers (hellos.go): the pool remembers, per set of client
+// settings, the ParameterStatus set a login got from one of its servers, so
+// that the relay can log clients in without a server; it forgets them all
+// whenever it dials a server.
+//
 // Concurrency: a Pool is safe for concurrent use. Its mutex guards only the
 // bookkeeping; dialling, closing and the liveness probe happen outside it,
 // so one slow PostgreSQL never stalls clients that find an idle server.

@@ -90,6 +90,8 @@ type Pool struct {
 	// allocate for it.
 	changed chan struct{}
 
+	hellos hellos // login answers (hellos.go)
+
 	acquired  atomic.Uint64
 	waitNanos atomic.Int64
 	opened    atomic.Uint64
@@ -249,6 +251,7 @@ func (p *Pool) connect(ctx context.Context, dial func(context.Context) (*backend
 	}
 	p.mu.Unlock()
 	p.opened.Add(1)
+	p.hellos.forget()
 	return srv, nil
 }
 

@@ -182,12 +182,23 @@ func (s *Session) TxStatus() byte {
 	return s.txStatus
 }
 
-// Login attaches a server with the client's settings applied and returns
-// the ParameterStatus set the client should see and, in session mode, the
-// server's process id. In session mode the server stays attached; in the
-// other modes it goes straight back to the pool. Errors are *pgerr.Error,
-// FATAL, ready to send.
+// Login returns the ParameterStatus set the client should see and, in
+// session mode, the server's process id. In session mode it attaches a
+// server with the client's settings applied, which stays attached. In the
+// other modes it answers from what an earlier login with the same settings
+// got from the pool (see hellos.go), so that a client can log in while
+// every server is busy; only the first login with given settings attaches
+// a server, which goes straight back to the pool. Errors are *pgerr.Error,
+// FATAL, ready to send. The map must not be modified.
 func (s *Session) Login() (params map[string]string, pid uint32, err error) {
+	hellos, _ := s.pool.(helloCache)
+	var key string
+	if hellos != nil && s.opts.Mode != SessionMode {
+		key = settingsKey(s.vars)
+		if params, ok := hellos.Params(key); ok {
+			return params, 0, nil
+		}
+	}
 	if _, err := s.attach(false); err != nil {
 		return nil, 0, s.loginError(err)
 	}
@@ -205,6 +216,9 @@ func (s *Session) Login() (params map[string]string, pid uint32, err error) {
 	s.setServerLocked(nil)
 	s.mu.Unlock()
 	s.release(srv)
+	if hellos != nil {
+		hellos.LearnParams(key, params)
+	}
 	return params, 0, nil
 }
 

@@ -82,3 +82,23 @@ func TestClassifySessionState(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsKey: the same settings give the same key in any order, and
+// different ones differ.
+func TestSettingsKey(t *testing.T) {
+	a := settingsKey(map[string]string{"application_name": "app", "datestyle": "iso, dmy"})
+	b := settingsKey(map[string]string{"datestyle": "iso, dmy", "application_name": "app"})
+	if a != b {
+		t.Fatalf("order matters: %q, %q", a, b)
+	}
+	for _, other := range []map[string]string{
+		nil,
+		{"application_name": "app"},
+		{"application_name": "app", "datestyle": "iso, mdy"},
+		{"application_name": "app", "datestyle": "iso, dmy", "timezone": "UTC"},
+	} {
+		if k := settingsKey(other); k == a {
+			t.Errorf("%v has the key of a different set: %q", other, k)
+		}
+	}
+}
