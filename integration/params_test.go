@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/odyssey-go/odyssey/integration/pgtest"
 )
 
 // TestSettingsStayWithTheirClient: in transaction mode two clients share
@@ -248,5 +251,70 @@ func TestPoolDiscard(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoginAfterServerWideChange: a reload that changes a reported default
+// (default_transaction_read_only, which failover tooling turns on for a
+// demoted primary and libpq's target_session_attrs reads) reaches logins in
+// transaction mode. The server reports it unasked at its next command, and
+// the pool forgets the ParameterStatus set it had learned, so the next login
+// asks a server again. A cluster of its own: ALTER SYSTEM changes it all.
+func TestLoginAfterServerWideChange(t *testing.T) {
+	pg, err := pgtest.Start(pgtest.Options{Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pg.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	p := startPoolerHCL(t, fmt.Sprintf(`
+listen {
+  host = "127.0.0.1"
+  port = 0
+}
+storage "postgres" {
+  type = "remote"
+  host = "%s"
+  port = %d
+}
+database default {
+  user default {
+    authentication   = "none"
+    storage          = "postgres"
+    storage_user     = "%s"
+    storage_password = "%s"
+    pool             = "transaction"
+    pool_size        = 1
+  }
+}
+`, pg.Host, pg.Port, pg.User, pg.Password))
+	ctx := testCtx(t)
+	a := p.conn(t, "") // learns the set: read-only off
+	if got := a.ParameterStatus("default_transaction_read_only"); got != "off" {
+		t.Fatalf("default_transaction_read_only at the first login: %q", got)
+	}
+	if err := pg.Exec("ALTER SYSTEM SET default_transaction_read_only = on"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec("SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	// The server's backend rereads its configuration when the signal has
+	// come and it starts a command: bounded polling, not a timing claim.
+	for i := 0; a.ParameterStatus("default_transaction_read_only") != "on"; i++ {
+		if i == 1000 {
+			t.Fatal("the server never reported the reloaded default")
+		}
+		if _, err := simple(ctx, a, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := p.conn(t, "")
+	if got := b.ParameterStatus("default_transaction_read_only"); got != "on" {
+		t.Fatalf("a login after the reload was told default_transaction_read_only %q", got)
 	}
 }

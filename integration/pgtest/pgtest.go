@@ -66,6 +66,9 @@ type Options struct {
 	// PostgreSQL therefore tries first (for example "hostssl all tls_user
 	// 127.0.0.1/32 scram-sha-256").
 	HBA []string
+	// Private asks for a throwaway cluster even when ODYSSEY_TEST_PG names
+	// a server: for a test that changes server-wide settings.
+	Private bool
 }
 
 // SSL is the TLS setup of a throwaway cluster, with certificates from
@@ -96,10 +99,11 @@ type Cluster struct {
 }
 
 // Start starts a throwaway cluster, or connects to the server named by
-// ODYSSEY_TEST_PG when that is set and opts asks for no SSL or pg_hba.conf
-// lines, which only a throwaway cluster can have. The caller must Stop it.
+// ODYSSEY_TEST_PG when that is set and opts asks for no SSL, pg_hba.conf
+// lines or privacy, which only a throwaway cluster can have. The caller
+// must Stop it.
 func Start(opts Options) (*Cluster, error) {
-	if ext := os.Getenv("ODYSSEY_TEST_PG"); ext != "" && opts.SSL == nil && len(opts.HBA) == 0 {
+	if ext := os.Getenv("ODYSSEY_TEST_PG"); ext != "" && opts.SSL == nil && len(opts.HBA) == 0 && !opts.Private {
 		return external(ext)
 	}
 	bin, err := BinDir()

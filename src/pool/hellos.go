@@ -14,7 +14,7 @@ const maxHellos = 64
 // set per client-settings key. Readers load the map without a lock; a
 // learner copies it, adds one entry and stores the copy. A dial forgets it
 // all, since a new server may run another PostgreSQL (a restart, an upgrade,
-// a failover that changed in_hot_standby) or a changed configuration.
+// a failover) or a changed configuration; so does ForgetParams.
 type hellos struct {
 	mu sync.Mutex // serialises the writers
 	m  atomic.Pointer[map[string]map[string]string]
@@ -50,6 +50,11 @@ func (p *Pool) LearnParams(key string, params map[string]string) {
 	next[key] = params
 	h.m.Store(&next)
 }
+
+// ForgetParams drops every remembered login answer: for a server that
+// reported a parameter change nobody asked it for, which a configuration
+// reload or a promotion (in_hot_standby) makes.
+func (p *Pool) ForgetParams() { p.hellos.forget() }
 
 // forget drops every remembered login answer.
 func (h *hellos) forget() {

@@ -15,15 +15,40 @@ import (
 // Odyssey also answer logins from a set learned from the pool's first
 // server; here it is per set of client settings, and forgotten whenever the
 // pool dials a server (pool.Pool.Params). So a client can log in while every
-// server is busy, and only its first query waits. A change of a server-wide
-// default by a configuration reload reaches new logins once the pool dials
-// a new server, or after RECONNECT.
+// server is busy, and only its first query waits.
+//
+// A server also reports changes nobody asked for: a configuration reload
+// that changed a reported default (TimeZone, default_transaction_read_only)
+// or a promotion (in_hot_standby, which libpq's target_session_attrs
+// reads). The relay sees such a ParameterStatus when the server next
+// answers a client; when that client's request was not a settings change,
+// the pool forgets its sets (forgetIfUnasked), so later logins ask a server
+// again. A server that says nothing until then is seen at the next dial or
+// after RECONNECT, as with PgBouncer.
 
 // helloCache is what the relay needs from a pool that remembers login
 // answers; *pool.Pool is one.
 type helloCache interface {
 	Params(key string) (map[string]string, bool)
 	LearnParams(key string, params map[string]string)
+	ForgetParams()
+}
+
+// forgetIfUnasked runs on the server goroutine for each ParameterStatus the
+// attached server sends: unless the client's request may have changed
+// settings (SET, RESET, DISCARD, set_config), the change came from the
+// server's side and the pool's login answers may be out of date.
+func (s *Session) forgetIfUnasked() {
+	h, ok := s.pool.(helloCache)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	asked := s.varsDirty
+	s.mu.Unlock()
+	if !asked {
+		h.ForgetParams()
+	}
 }
 
 // settingsKey names a client's startup settings: each name=value, sorted,

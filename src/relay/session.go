@@ -924,6 +924,7 @@ func (s *Session) relayServer(srv *backend.Server) (clean bool) {
 					srv.NoteParameterStatus(body)
 				}
 			}
+			s.forgetIfUnasked() // hellos.go
 		}
 		if s.goneFlag.Load() {
 			// Answers to the pooler's own cleanup (ROLLBACK, Sync) are not
