@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -270,27 +269,14 @@ func TestLoginAfterServerWideChange(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	p := startPoolerHCL(t, fmt.Sprintf(`
-listen {
-  host = "127.0.0.1"
-  port = 0
-}
-storage "postgres" {
-  type = "remote"
-  host = "%s"
-  port = %d
-}
-database default {
-  user default {
-    authentication   = "none"
-    storage          = "postgres"
-    storage_user     = "%s"
-    storage_password = "%s"
-    pool             = "transaction"
-    pool_size        = 1
-  }
-}
-`, pg.Host, pg.Port, pg.User, pg.Password))
+	const role = "pooled_reload"
+	if err := pg.Exec("CREATE ROLE " + role + " LOGIN PASSWORD '" + role + "_pw'"); err != nil {
+		t.Fatal(err)
+	}
+	// configFor's storage, moved to this cluster.
+	src := strings.NewReplacer("{{pg_host}}", pg.Host, "{{pg_port}}", strconv.Itoa(pg.Port)).
+		Replace(configFor(poolSpec{role: role, mode: "transaction", size: 1}))
+	p := startPoolerHCL(t, src)
 	ctx := testCtx(t)
 	a := p.conn(t, "") // learns the set: read-only off
 	if got := a.ParameterStatus("default_transaction_read_only"); got != "off" {
