@@ -42,7 +42,8 @@
 // Login answers (hellos.go): the pool remembers, per set of client
 // settings, the ParameterStatus set a login got from one of its servers, so
 // that the relay can log clients in without a server; it forgets them all
-// whenever it dials a server.
+// whenever it dials a server, and when the relay saw a server report a
+// change nobody asked for (ForgetParams).
 //
 // Concurrency: a Pool is safe for concurrent use. Its mutex guards only the
 // bookkeeping; dialling, closing and the liveness probe happen outside it,
