@@ -37,10 +37,11 @@ type helloCache interface {
 // forgetIfUnasked runs on the server goroutine for each ParameterStatus the
 // attached server sends: unless the client's request may have changed
 // settings (SET, RESET, DISCARD, set_config), the change came from the
-// server's side and the pool's login answers may be out of date.
+// server's side and the pool's login answers may be out of date. Session
+// mode never learns any (Login), so it has nothing to forget.
 func (s *Session) forgetIfUnasked() {
 	h, ok := s.pool.(helloCache)
-	if !ok {
+	if !ok || s.opts.Mode == SessionMode {
 		return
 	}
 	s.mu.Lock()
